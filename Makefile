@@ -1,0 +1,70 @@
+# nfmeter — NFStream-compatible flow meter.
+GO       ?= go
+PKGS     ?= ./...
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS  := -X main.version=$(VERSION)
+BIN      := bin/nfmeter
+FUZZTIME ?= 30s
+BENCH_PACKETS ?= 5000000
+
+# System packages the build and the tests need (Debian 12 / Ubuntu names).
+APT_PACKAGES := build-essential pkg-config libpcap-dev tcpdump
+
+.DEFAULT_GOAL := help
+
+##@ General
+.PHONY: help
+help: ## Show this help.
+	@awk 'BEGIN {FS = ":.*##"; printf "Usage: make <target>\n"} \
+	/^[a-zA-Z_0-9-]+:.*?##/ { printf "  %-14s %s\n", $$1, $$2 } \
+	/^##@/ { printf "\n%s\n", substr($$0, 5) }' $(MAKEFILE_LIST)
+
+.PHONY: deps
+deps: ## Install the system packages the build needs (apt, as root or with sudo).
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  echo "installing:$$missing"; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
+	fi
+	@command -v $(GO) >/dev/null || { echo "Go is required: https://go.dev/dl (1.26 or newer)"; exit 1; }
+
+##@ Build
+.PHONY: build
+build: deps ## Build bin/nfmeter.
+	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/nfmeter
+
+.PHONY: demo
+demo: build ## Meter the shipped sample capture and show the first flows.
+	./$(BIN) --pcap testdata/demo.pcap -o testdata/demo.pcap.csv --statistical-analysis --splt-analysis 10 --progress never
+	@echo "--- first lines of testdata/demo.pcap.csv ---"
+	@head -n 4 testdata/demo.pcap.csv | cut -c1-240
+
+##@ Test
+.PHONY: test
+test: deps ## Run every test (conformance included when ../shared/conformance exists).
+	$(GO) vet $(PKGS)
+	$(GO) test -race -count=1 -timeout 60m $(PKGS)
+	CGO_ENABLED=0 $(GO) build ./...
+	$(MAKE) --no-print-directory fuzz FUZZTIME=10s
+
+.PHONY: fuzz
+fuzz: ## Run every fuzz target for FUZZTIME each (default 30s).
+	@set -e; for spec in $$(grep -rEo '^func Fuzz[A-Za-z0-9_]+' --include='*_test.go' . | sed 's/func //'); do \
+	  pkg=$$(dirname $${spec%%:*}); fn=$${spec##*:}; \
+	  echo "fuzz $$pkg $$fn ($(FUZZTIME))"; \
+	  $(GO) test -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) $$pkg >/tmp/nfmeter-fuzz.log 2>&1 || { cat /tmp/nfmeter-fuzz.log; exit 1; }; \
+	done
+
+.PHONY: bench
+bench: deps ## Generate a large capture and report packets/s, RSS and bytes per flow (docs/PERFORMANCE.md).
+	$(GO) run ./scripts/bench -packets $(BENCH_PACKETS)
+
+.PHONY: lint
+lint: ## gofmt and go vet.
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
+	$(GO) vet $(PKGS)
+
+.PHONY: clean
+clean: ## Remove build outputs.
+	rm -rf bin testdata/demo.pcap.csv

@@ -1,0 +1,284 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+)
+
+// conformanceDir locates the read-only NFStream conformance corpus.
+func conformanceDir(tb testing.TB) string {
+	tb.Helper()
+	dir := os.Getenv("NFMETER_CONFORMANCE_DIR")
+	if dir == "" {
+		dir = filepath.Join("..", "..", "..", "shared", "conformance")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "nfstream", "pcaps")); err != nil {
+		tb.Skipf("conformance corpus not found at %s (set NFMETER_CONFORMANCE_DIR): %v", dir, err)
+	}
+	return dir
+}
+
+// mustRun runs the command in-process and returns the CSV it wrote ("" when
+// it created no file).
+func mustRun(tb testing.TB, args ...string) string {
+	tb.Helper()
+	out := filepath.Join(tb.TempDir(), "out.csv")
+	var stderr bytes.Buffer
+	code := run(context.Background(), append(args, "-o", out, "--quiet", "--progress", "never"), io.Discard, &stderr)
+	if code != exitOK {
+		tb.Fatalf("nfmeter %s: exit %d: %s", strings.Join(args, " "), code, stderr.String())
+	}
+	b, err := os.ReadFile(out)
+	if os.IsNotExist(err) {
+		return ""
+	}
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return string(b)
+}
+
+func goldenPcaps(tb testing.TB, dir, config string) []string {
+	tb.Helper()
+	names, err := filepath.Glob(filepath.Join(dir, "nfstream", "golden", config, "*.csv"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var out []string
+	for _, n := range names {
+		out = append(out, strings.TrimSuffix(filepath.Base(n), ".csv"))
+	}
+	sort.Strings(out)
+	return out
+}
+
+// firstDiff describes where two CSV texts first differ.
+func firstDiff(got, want string) string {
+	g, w := strings.Split(got, "\n"), strings.Split(want, "\n")
+	for i := 0; i < len(g) || i < len(w); i++ {
+		var gl, wl string
+		if i < len(g) {
+			gl = g[i]
+		}
+		if i < len(w) {
+			wl = w[i]
+		}
+		if gl != wl {
+			gf, wf := splitCSV(gl), splitCSV(wl)
+			hdr := splitCSV(w[0])
+			for j := 0; j < len(gf) || j < len(wf); j++ {
+				var a, b, h string
+				if j < len(gf) {
+					a = gf[j]
+				}
+				if j < len(wf) {
+					b = wf[j]
+				}
+				if j < len(hdr) {
+					h = hdr[j]
+				}
+				if a != b {
+					return fmt.Sprintf("line %d (of %d/%d) column %s: got %q want %q", i+1, len(g), len(w), h, a, b)
+				}
+			}
+			return fmt.Sprintf("line %d: got %q want %q", i+1, gl, wl)
+		}
+	}
+	return ""
+}
+
+// splitCSV splits one NFStream CSV line (quotes, \" escapes).
+func splitCSV(line string) []string {
+	var out []string
+	var cur strings.Builder
+	inq := false
+	for i := 0; i < len(line); i++ {
+		c := line[i]
+		switch {
+		case inq && c == '\\' && i+1 < len(line) && line[i+1] == '"':
+			cur.WriteString(`\"`)
+			i++
+		case c == '"':
+			inq = !inq
+			cur.WriteByte(c)
+		case c == ',' && !inq:
+			out = append(out, cur.String())
+			cur.Reset()
+		default:
+			cur.WriteByte(c)
+		}
+	}
+	return append(out, cur.String())
+}
+
+var timeoutsArgs = []string{"--n-dissections", "0", "--statistical-analysis", "--splt-analysis", "5",
+	"--idle-timeout", "5", "--active-timeout", "10", "--accounting-mode", "3"}
+
+// Acceptance 1 and 5: golden/timeouts byte for byte, for 1, 2 and 4 meters.
+func TestConformanceTimeouts(t *testing.T) {
+	dir := conformanceDir(t)
+	for _, meters := range []string{"1", "2", "4"} {
+		t.Run("meters="+meters, func(t *testing.T) {
+			exact, total := 0, 0
+			for _, name := range goldenPcaps(t, dir, "timeouts") {
+				want, err := os.ReadFile(filepath.Join(dir, "nfstream", "golden", "timeouts", name+".csv"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				total++
+				got := mustRun(t, append([]string{"--pcap", filepath.Join(dir, "nfstream", "pcaps", name), "--n-meters", meters}, timeoutsArgs...)...)
+				if got == string(want) {
+					exact++
+					continue
+				}
+				t.Errorf("%s: %s", name, firstDiff(got, string(want)))
+			}
+			t.Logf("golden/timeouts, --n-meters %s: %d/%d captures byte-identical", meters, exact, total)
+		})
+	}
+}
+
+const appColumns = 9
+
+// stripApp drops the 9 application columns (the last ones) of every line.
+func stripApp(text string) string {
+	lines := strings.Split(strings.TrimSuffix(text, "\n"), "\n")
+	for i, l := range lines {
+		f := splitCSV(l)
+		if len(f) > appColumns {
+			f = f[:len(f)-appColumns]
+		}
+		lines[i] = strings.Join(f, ",")
+	}
+	return strings.Join(lines, "\n") + "\n"
+}
+
+// Acceptance 2: golden/full without the application columns.
+func TestConformanceFull(t *testing.T) {
+	dir := conformanceDir(t)
+	exact, total := 0, 0
+	for _, name := range goldenPcaps(t, dir, "full") {
+		want, err := os.ReadFile(filepath.Join(dir, "nfstream", "golden", "full", name+".csv"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		total++
+		got := mustRun(t, "--pcap", filepath.Join(dir, "nfstream", "pcaps", name), "--statistical-analysis", "--splt-analysis", "10")
+		w := stripApp(string(want))
+		if len(want) == 0 {
+			w = ""
+		}
+		if got == w {
+			exact++
+			continue
+		}
+		t.Errorf("%s: %s", name, firstDiff(got, w))
+	}
+	t.Logf("golden/full (non-application columns): %d/%d captures identical", exact, total)
+}
+
+var syntheticConfigs = map[string][]string{
+	"tunnels_on.stats.splt4":  {"--statistical-analysis", "--splt-analysis", "4"},
+	"tunnels_off.stats.acct2": {"--decode-tunnels=false", "--statistical-analysis", "--accounting-mode", "2"},
+	"idle0.stats.acct1":       {"--idle-timeout", "0", "--statistical-analysis", "--accounting-mode", "1"},
+}
+
+// Acceptance 3 and 5: synthetic edge cases under their three configurations.
+func TestConformanceSynthetic(t *testing.T) {
+	dir := conformanceDir(t)
+	outs, err := filepath.Glob(filepath.Join(dir, "synthetic", "*.out"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(outs) == 0 {
+		t.Fatal("no synthetic outputs found")
+	}
+	for _, meters := range []string{"1", "2", "4"} {
+		exact := 0
+		for _, out := range outs {
+			base := strings.TrimSuffix(filepath.Base(out), ".out")
+			name, config, _ := strings.Cut(base, ".")
+			args, ok := syntheticConfigs[config]
+			if !ok {
+				t.Fatalf("%s: unknown configuration %q", out, config)
+			}
+			want, err := os.ReadFile(out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := mustRun(t, append([]string{"--pcap", filepath.Join(dir, "synthetic", name+".pcap"), "--n-meters", meters}, args...)...)
+			if got == string(want) {
+				exact++
+				continue
+			}
+			t.Errorf("meters=%s %s: %s", meters, base, firstDiff(got, string(want)))
+		}
+		t.Logf("synthetic, --n-meters %s: %d/%d outputs byte-identical", meters, exact, len(outs))
+	}
+}
+
+// Acceptance 4: packets and bytes of every flow equal NFStream's results.
+func TestConformanceResults(t *testing.T) {
+	dir := conformanceDir(t)
+	results, err := filepath.Glob(filepath.Join(dir, "nfstream", "results", "*"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	exact := 0
+	for _, res := range results {
+		name := filepath.Base(res)
+		pcap := filepath.Join(dir, "nfstream", "pcaps", name)
+		if _, err := os.Stat(pcap); err != nil {
+			continue
+		}
+		want, err := os.ReadFile(res)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := mustRun(t, "--pcap", pcap)
+		if g, w := projectColumns(got, "id", "bidirectional_packets", "bidirectional_bytes"), projectColumns(string(want), "id", "bidirectional_packets", "bidirectional_bytes"); g != w {
+			t.Errorf("%s: %s", name, firstDiff(g, w))
+			continue
+		}
+		exact++
+	}
+	t.Logf("results: %d/%d captures with identical id/packets/bytes", exact, len(results))
+}
+
+// projectColumns keeps the named columns of a CSV text.
+func projectColumns(text string, cols ...string) string {
+	lines := strings.Split(strings.TrimSuffix(text, "\n"), "\n")
+	if len(lines) == 0 || lines[0] == "" {
+		return ""
+	}
+	hdr := splitCSV(lines[0])
+	var idx []int
+	for _, c := range cols {
+		for i, h := range hdr {
+			if h == c {
+				idx = append(idx, i)
+			}
+		}
+	}
+	var b strings.Builder
+	for _, l := range lines {
+		f := splitCSV(l)
+		for j, i := range idx {
+			if j > 0 {
+				b.WriteByte(',')
+			}
+			if i < len(f) {
+				b.WriteString(f[i])
+			}
+		}
+		b.WriteByte('\n')
+	}
+	return b.String()
+}

@@ -1,0 +1,202 @@
+// Command nfmeter turns packet captures into NFStream-compatible flow
+// records.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"golang.org/x/term"
+
+	"github.com/nfmeter/nfmeter/pcapreplay"
+	"github.com/nfmeter/nfmeter/userspace/export"
+	"github.com/nfmeter/nfmeter/userspace/flows"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+// Exit statuses.
+const (
+	exitOK          = 0
+	exitFailure     = 1
+	exitUsage       = 2
+	exitInterrupted = 130
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// run is the whole command; it returns the exit status.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	cfg, err := parseArgs(args, stderr)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		fmt.Fprintf(stderr, "nfmeter: %v\n", err)
+		return exitUsage
+	}
+	if cfg.version {
+		fmt.Fprintf(stdout, "nfmeter %s (NFStream 6.5.4 semantics)\n", version)
+		return exitOK
+	}
+	err = meter(ctx, cfg, stdout, stderr)
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.Is(err, context.Canceled):
+		fmt.Fprintln(stderr, "nfmeter: interrupted: every flow metered so far was written")
+		return exitInterrupted
+	default:
+		var ue *usageError
+		fmt.Fprintf(stderr, "nfmeter: %v\n", err)
+		if errors.As(err, &ue) {
+			return exitUsage
+		}
+		return exitFailure
+	}
+}
+
+// progressSource publishes the reader's position for the progress bar
+// without sharing the reader across goroutines.
+type progressSource struct {
+	r     *pcapreplay.Reader
+	n     uint
+	bytes atomic.Int64
+}
+
+func (p *progressSource) Next(pkt *pcapreplay.Packet) error {
+	err := p.r.Next(pkt)
+	if p.n++; p.n&4095 == 0 || err != nil {
+		p.bytes.Store(p.r.BytesRead())
+	}
+	return err
+}
+
+func meter(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
+	opts := cfg.options()
+	if err := opts.Validate(); err != nil {
+		return flagError(err)
+	}
+	r, err := pcapreplay.Open(cfg.pcaps...)
+	if err != nil {
+		return fmt.Errorf("--pcap: %w", err)
+	}
+	defer r.Close()
+	src := &progressSource{r: r}
+	st, err := flows.NewStreamer(src, opts)
+	if err != nil {
+		return flagError(err)
+	}
+	sink, err := export.NewCSVFiles(export.FileOptions{
+		Path:               cfg.output,
+		FlowsPerFile:       uint64(cfg.flowsPerFile),
+		RotateFiles:        uint64(cfg.rotateFiles),
+		ColumnsToAnonymize: cfg.anonymizeColumns(),
+	}, func(first *flows.Flow) *flows.Schema { return flows.NewSchema(&opts, first) }, stdout)
+	if err != nil {
+		return err
+	}
+
+	start := time.Now()
+	showProgress := cfg.progress == "always" || (cfg.progress == "auto" && isTerminal(stderr))
+	var stopProgress func()
+	if showProgress {
+		stopProgress = startProgress(stderr, src, r.TotalBytes(), st.Counters(), start)
+	}
+	var runErr error
+	for f, err := range st.Flows(ctx) {
+		if err != nil {
+			runErr = err
+			break
+		}
+		if werr := sink.Write(f); werr != nil {
+			runErr = werr
+			break
+		}
+	}
+	if stopProgress != nil {
+		stopProgress()
+	}
+	if cerr := sink.Close(); runErr == nil {
+		runErr = cerr
+	} else if cerr != nil {
+		fmt.Fprintf(stderr, "nfmeter: %v\n", cerr)
+	}
+	if !cfg.quiet {
+		c := st.Counters()
+		secs := time.Since(start).Seconds()
+		read := c.PacketsRead.Load()
+		fmt.Fprintf(stderr, "nfmeter: %d packets (%d ignored, %d filtered), %d flows in %.2f s, %.2f Mpps\n",
+			read, c.PacketsIgnored.Load(), c.PacketsFiltered.Load(), sink.Written(), secs, float64(read)/secs/1e6)
+	}
+	if runErr != nil {
+		var re *pcapreplay.ReadError
+		if errors.As(runErr, &re) {
+			return fmt.Errorf("%w (flows up to that point were written)", runErr)
+		}
+	}
+	return runErr
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// startProgress draws a progress bar (bytes read of total) until stopped.
+func startProgress(w io.Writer, src *progressSource, total int64, c *flows.Counters, start time.Time) func() {
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	draw := func() {
+		read := src.bytes.Load()
+		frac := 0.0
+		if total > 0 {
+			frac = float64(read) / float64(total)
+		}
+		const width = 30
+		bar := make([]byte, width)
+		for i := range bar {
+			if float64(i) < frac*width {
+				bar[i] = '='
+			} else {
+				bar[i] = ' '
+			}
+		}
+		el := time.Since(start).Seconds()
+		fmt.Fprintf(w, "\r[%s] %5.1f%% %d/%d MB  %d packets  %d flows  %.2f Mpps ",
+			bar, frac*100, read>>20, total>>20, c.PacketsRead.Load(), c.Flows.Load(), float64(c.PacketsRead.Load())/max(el, 1e-9)/1e6)
+	}
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(200 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				draw()
+				fmt.Fprintln(w)
+				return
+			case <-t.C:
+				draw()
+			}
+		}
+	}()
+	return func() {
+		close(done)
+		<-finished
+	}
+}

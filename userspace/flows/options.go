@@ -1,0 +1,101 @@
+package flows
+
+import (
+	"fmt"
+	"log/slog"
+	"runtime"
+)
+
+// AccountingMode selects which packet size feeds every byte and size
+// statistic of a flow (NFStream's accounting_mode).
+type AccountingMode uint8
+
+const (
+	AccountRaw       AccountingMode = 0 // wire length, truncated to 16 bits
+	AccountIP        AccountingMode = 1 // IPv4 total length / IPv6 payload length
+	AccountTransport AccountingMode = 2 // L4 length (0 for non TCP/UDP/ICMP)
+	AccountPayload   AccountingMode = 3 // L4 payload length
+)
+
+// Limits of the options, as NFStream validates them.
+const (
+	MaxNDissections = 255
+	MaxSPLT         = 65535
+	maxTimeoutSec   = (1<<64 - 1) / 1000
+)
+
+// Options configures a [Streamer]. Start from [DefaultOptions]: the zero
+// value is not NFStream's default (DecodeTunnels is true there).
+type Options struct {
+	DecodeTunnels       bool           // decode GTP-U, CAPWAP and TZSP (decode_tunnels)
+	BPFFilter           string         // libpcap filter expression (bpf_filter), empty for none
+	SnapshotLength      int            // live capture snap length (snapshot_length); ignored offline
+	IdleTimeout         uint64         // seconds (idle_timeout)
+	ActiveTimeout       uint64         // seconds (active_timeout)
+	AccountingMode      AccountingMode // accounting_mode
+	NDissections        int            // packets given to nDPI per flow (n_dissections), 0 disables it
+	StatisticalAnalysis bool           // the 48 post-mortem statistics (statistical_analysis)
+	SPLTAnalysis        int            // early packet sequence length (splt_analysis)
+	NMeters             int            // parallel workers; 0 picks from the CPU count (n_meters)
+	MaxNFlows           uint64         // stop after this many flows; 0 is unlimited (max_nflows)
+	Plugins             []Plugin       // user plugins, run in order (udps)
+	Logger              *slog.Logger   // nil discards logs
+}
+
+// DefaultOptions returns NFStream 6.5.4's defaults.
+func DefaultOptions() Options {
+	return Options{
+		DecodeTunnels:  true,
+		SnapshotLength: 1536,
+		IdleTimeout:    120,
+		ActiveTimeout:  1800,
+		NDissections:   20,
+	}
+}
+
+// ParamError reports an option outside its accepted range. Param is the
+// NFStream parameter name (snake_case).
+type ParamError struct {
+	Param    string
+	Value    any
+	Accepted string
+}
+
+func (e *ParamError) Error() string {
+	return fmt.Sprintf("invalid %s %v: accepted values are %s", e.Param, e.Value, e.Accepted)
+}
+
+// Validate checks every option against NFStream's accepted ranges and returns
+// a [*ParamError] for the first one out of range, in NFStream's order.
+func (o *Options) Validate() error {
+	switch {
+	case o.SnapshotLength <= 0:
+		return &ParamError{"snapshot_length", o.SnapshotLength, "integers > 0"}
+	case o.IdleTimeout > maxTimeoutSec:
+		return &ParamError{"idle_timeout", o.IdleTimeout, fmt.Sprintf("0 to %d seconds", uint64(maxTimeoutSec))}
+	case o.ActiveTimeout > maxTimeoutSec:
+		return &ParamError{"active_timeout", o.ActiveTimeout, fmt.Sprintf("0 to %d seconds", uint64(maxTimeoutSec))}
+	case o.AccountingMode > AccountPayload:
+		return &ParamError{"accounting_mode", o.AccountingMode, "0, 1, 2, 3"}
+	case o.NDissections < 0 || o.NDissections > MaxNDissections:
+		return &ParamError{"n_dissections", o.NDissections, "0 to 255"}
+	case o.SPLTAnalysis < 0 || o.SPLTAnalysis > MaxSPLT:
+		return &ParamError{"splt_analysis", o.SPLTAnalysis, "0 to 65535"}
+	case o.NMeters < 0 || o.NMeters > 1024:
+		return &ParamError{"n_meters", o.NMeters, "0 (auto) to 1024"}
+	}
+	for i, p := range o.Plugins {
+		if p == nil {
+			return &ParamError{"udps", fmt.Sprintf("plugin %d is nil", i), "non-nil values implementing flows.Plugin"}
+		}
+	}
+	return nil
+}
+
+// meters resolves NMeters: 0 means one per CPU, at most 8.
+func (o *Options) meters() int {
+	if o.NMeters > 0 {
+		return o.NMeters
+	}
+	return min(max(runtime.GOMAXPROCS(0), 1), 8)
+}

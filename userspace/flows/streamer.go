@@ -1,0 +1,179 @@
+package flows
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"iter"
+	"sync/atomic"
+
+	"github.com/nfmeter/nfmeter/pcapreplay"
+	"github.com/nfmeter/nfmeter/userspace/bpffilter"
+)
+
+// Source delivers captured frames, like [pcapreplay.Reader]. Next returns
+// io.EOF after the last frame. An error for which [Recoverable] reports true
+// loses that record only; any other error ends the source.
+type Source interface {
+	Next(p *pcapreplay.Packet) error
+}
+
+// Recoverable reports whether a source error only lost one record.
+func Recoverable(err error) bool {
+	var re interface{ Recoverable() bool }
+	return errors.As(err, &re) && re.Recoverable()
+}
+
+// Counters are a streamer's running totals. They are updated atomically
+// and may be read while iterating.
+type Counters struct {
+	PacketsRead      atomic.Uint64 // frames delivered by the source
+	PacketsProcessed atomic.Uint64 // frames metered
+	PacketsIgnored   atomic.Uint64 // frames NFStream would ignore (not IP, truncated, ...)
+	PacketsFiltered  atomic.Uint64 // frames rejected by the BPF filter
+	RecordsLost      atomic.Uint64 // records the source could not deliver (recoverable errors)
+	Flows            atomic.Uint64 // flows emitted
+}
+
+// Streamer turns a packet source into flows. Iterate with [Streamer.Flows].
+type Streamer struct {
+	src      Source
+	opts     Options
+	counters Counters
+}
+
+// NewStreamer validates opts and returns a streamer reading src.
+func NewStreamer(src Source, opts Options) (*Streamer, error) {
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	if opts.NDissections > 0 {
+		return nil, &ParamError{"n_dissections", opts.NDissections, "0 (nDPI dissection is not available in this build yet)"}
+	}
+	return &Streamer{src: src, opts: opts}, nil
+}
+
+// Counters returns the streamer's live counters.
+func (s *Streamer) Counters() *Counters { return &s.counters }
+
+// Flows meters the whole source and yields every flow in NFStream's emission
+// order with ids 0, 1, 2, ... The order and every value are the same for any
+// NMeters. When the source fails or ctx is cancelled, every flow still in the
+// cache is yielded first, then the error (ctx.Err() on cancellation). A
+// streamer can be iterated once.
+func (s *Streamer) Flows(ctx context.Context) iter.Seq2[*Flow, error] {
+	return func(yield func(*Flow, error) bool) {
+		stopped := false
+		var id uint64
+		emit := func(f *Flow) bool {
+			if stopped {
+				return false
+			}
+			f.ID = id
+			id++
+			s.counters.Flows.Add(1)
+			if !yield(f, nil) {
+				stopped = true
+				return false
+			}
+			if s.opts.MaxNFlows > 0 && id >= s.opts.MaxNFlows {
+				stopped = true
+				return false
+			}
+			return true
+		}
+		m := newMeter(&s.opts, emit)
+		var err error
+		if s.opts.meters() > 1 {
+			err = s.runParallel(ctx, m)
+		} else {
+			err = s.runSerial(ctx, m)
+		}
+		if !m.stopped {
+			m.flush()
+		}
+		if err != nil && !stopped {
+			yield(nil, err)
+		}
+	}
+}
+
+// filters compiles the BPF filter once per link type.
+type filters struct {
+	expr    string
+	snaplen int
+	byDLT   map[int]*bpffilter.Filter
+}
+
+func (fs *filters) get(dlt int) (*bpffilter.Filter, error) {
+	if fs.expr == "" {
+		return nil, nil
+	}
+	if f, ok := fs.byDLT[dlt]; ok {
+		return f, nil
+	}
+	f, err := bpffilter.Compile(fs.expr, dlt, fs.snaplen)
+	if err != nil {
+		return nil, fmt.Errorf("bpf_filter: %w", err)
+	}
+	if fs.byDLT == nil {
+		fs.byDLT = make(map[int]*bpffilter.Filter)
+	}
+	fs.byDLT[dlt] = f
+	return f, nil
+}
+
+func newFilters(o *Options) *filters {
+	return &filters{expr: o.BPFFilter, snaplen: 262144}
+}
+
+// runSerial reads, filters, decodes and meters on the calling goroutine.
+func (s *Streamer) runSerial(ctx context.Context, m *meter) error {
+	var (
+		p    pcapreplay.Packet
+		d    Decoded
+		fs   = newFilters(&s.opts)
+		c    = &s.counters
+		done = ctx.Done()
+		n    uint
+	)
+	tunnels := s.opts.DecodeTunnels
+	for !m.stopped {
+		if n++; n&1023 == 0 {
+			select {
+			case <-done:
+				return ctx.Err()
+			default:
+			}
+		}
+		if err := s.src.Next(&p); err != nil {
+			if err == io.EOF {
+				return nil
+			}
+			if Recoverable(err) {
+				c.RecordsLost.Add(1)
+				continue
+			}
+			return err
+		}
+		c.PacketsRead.Add(1)
+		if fs.expr != "" {
+			flt, err := fs.get(p.LinkType)
+			if err != nil {
+				return err
+			}
+			if !flt.Match(p.Data, p.WireLen) {
+				c.PacketsFiltered.Add(1)
+				continue
+			}
+		}
+		if !Decode(&d, p.Data, p.LinkType, p.WireLen, tunnels) {
+			c.PacketsIgnored.Add(1)
+			continue
+		}
+		c.PacketsProcessed.Add(1)
+		m.process(&d, p.TimeMs(), p.Data)
+	}
+	return nil
+}
