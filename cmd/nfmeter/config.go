@@ -5,7 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"strconv"
 	"strings"
 
 	"github.com/nfmeter/nfmeter/userspace/flows"
@@ -105,11 +104,18 @@ var flagNames = map[string]string{
 func parseArgs(args []string, stderr io.Writer) (*config, error) {
 	cfg := &config{}
 	fs := newFlagSet(cfg, stderr)
+	fs.SetOutput(io.Discard)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
+			fs.SetOutput(stderr)
+			fs.Usage()
 			return nil, err
 		}
-		return nil, &usageError{err.Error()}
+		// "invalid value "x" for flag -idle-timeout: parse error" names the
+		// flag the way it is documented.
+		msg := strings.ReplaceAll(err.Error(), "flag -", "flag --")
+		msg = strings.ReplaceAll(msg, "flag provided but not defined: -", "unknown flag --")
+		return nil, usagef("%s (see nfmeter --help)", msg)
 	}
 	if cfg.version {
 		return cfg, nil
@@ -199,4 +205,3 @@ func flagError(err error) error {
 	return err
 }
 
-var _ = strconv.Itoa

@@ -93,10 +93,10 @@ func NewSchema(o *Options, first *Flow) *Schema {
 	return s
 }
 
-func vu(u uint64) Value   { return Value{Kind: KindUint, U: u} }
-func vi(i int64) Value    { return Value{Kind: KindInt, I: i} }
-func vf(f float64) Value  { return Value{Kind: KindFloat, F: f} }
-func vs(s string) Value   { return Value{Kind: KindString, S: s} }
+func vu(u uint64) Value     { return Value{Kind: KindUint, U: u} }
+func vi(i int64) Value      { return Value{Kind: KindInt, I: i} }
+func vf(f float64) Value    { return Value{Kind: KindFloat, F: f} }
+func vs(s string) Value     { return Value{Kind: KindString, S: s} }
 func vints(x []int64) Value { return Value{Kind: KindInts, Ints: x} }
 
 // Values appends f's values in schema order to dst.

@@ -1,6 +1,9 @@
 package flows
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+	"fmt"
+)
 
 // Link types (libpcap DLT numbers) understood by [Decode].
 const (
@@ -34,6 +37,26 @@ const (
 	etherTypeMPLSM = 0x8848
 	etherTypePPPoE = 0x8864
 )
+
+// SupportedLinkType reports whether [Decode] understands frames of link type
+// dlt (a libpcap DLT number). Frames of other link types are all ignored.
+func SupportedLinkType(dlt int) bool {
+	switch dlt {
+	case DLTNull, DLTEthernet, DLTPPP, DLTRaw, linktypeRaw, DLTPPPSerial, DLTCHDLC, DLTLinuxSLL, DLTRadiotap, DLTIPv4, DLTIPv6:
+		return true
+	}
+	return false
+}
+
+// LinkTypeError reports a capture whose link type nfmeter cannot decode.
+type LinkTypeError struct {
+	File     string
+	LinkType int
+}
+
+func (e *LinkTypeError) Error() string {
+	return fmt.Sprintf("capture %q: unsupported link type %d (supported: 0 NULL, 1 Ethernet, 9 PPP, 12/101 raw IP, 50 PPP serial, 104 Cisco HDLC, 113 Linux SLL, 127 radiotap, 228 IPv4, 229 IPv6)", e.File, e.LinkType)
+}
 
 // Decoded is the result of [Decode]: everything the flow table needs from one
 // frame. It has no pointers so that batches of it are cheap to move between

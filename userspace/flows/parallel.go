@@ -67,6 +67,7 @@ func (s *Streamer) runParallel(ctx context.Context, m *meter) error {
 		}()
 		var p pcapreplay.Packet
 		done := ctx.Done()
+		lastDLT := -1
 		for i := 0; ; i++ {
 			var b *batch
 			select {
@@ -88,6 +89,13 @@ func (s *Streamer) runParallel(ctx context.Context, m *meter) error {
 						b.err = io.EOF
 					}
 					break
+				}
+				if p.LinkType != lastDLT {
+					if !SupportedLinkType(p.LinkType) {
+						b.err = &LinkTypeError{File: p.File, LinkType: p.LinkType}
+						break
+					}
+					lastDLT = p.LinkType
 				}
 				off := len(b.buf)
 				b.buf = append(b.buf, p.Data...)

@@ -139,6 +139,7 @@ func (s *Streamer) runSerial(ctx context.Context, m *meter) error {
 		n    uint
 	)
 	tunnels := s.opts.DecodeTunnels
+	lastDLT := -1
 	for !m.stopped {
 		if n++; n&1023 == 0 {
 			select {
@@ -158,6 +159,12 @@ func (s *Streamer) runSerial(ctx context.Context, m *meter) error {
 			return err
 		}
 		c.PacketsRead.Add(1)
+		if p.LinkType != lastDLT {
+			if !SupportedLinkType(p.LinkType) {
+				return &LinkTypeError{File: p.File, LinkType: p.LinkType}
+			}
+			lastDLT = p.LinkType
+		}
 		if fs.expr != "" {
 			flt, err := fs.get(p.LinkType)
 			if err != nil {
