@@ -204,4 +204,3 @@ func flagError(err error) error {
 	}
 	return err
 }
-

@@ -129,19 +129,21 @@ func newFilters(o *Options) *filters {
 }
 
 // runSerial reads, filters, decodes and meters on the calling goroutine.
+// Counters are published every 1024 packets and at the end.
 func (s *Streamer) runSerial(ctx context.Context, m *meter) error {
 	var (
 		p    pcapreplay.Packet
 		d    Decoded
 		fs   = newFilters(&s.opts)
-		c    = &s.counters
 		done = ctx.Done()
-		n    uint
+		loc  localCounters
 	)
+	defer loc.publish(&s.counters)
 	tunnels := s.opts.DecodeTunnels
 	lastDLT := -1
 	for !m.stopped {
-		if n++; n&1023 == 0 {
+		if loc.read&1023 == 0 {
+			loc.publish(&s.counters)
 			select {
 			case <-done:
 				return ctx.Err()
@@ -153,12 +155,12 @@ func (s *Streamer) runSerial(ctx context.Context, m *meter) error {
 				return nil
 			}
 			if Recoverable(err) {
-				c.RecordsLost.Add(1)
+				loc.lost++
 				continue
 			}
 			return err
 		}
-		c.PacketsRead.Add(1)
+		loc.read++
 		if p.LinkType != lastDLT {
 			if !SupportedLinkType(p.LinkType) {
 				return &LinkTypeError{File: p.File, LinkType: p.LinkType}
@@ -171,16 +173,31 @@ func (s *Streamer) runSerial(ctx context.Context, m *meter) error {
 				return err
 			}
 			if !flt.Match(p.Data, p.WireLen) {
-				c.PacketsFiltered.Add(1)
+				loc.filtered++
 				continue
 			}
 		}
 		if !Decode(&d, p.Data, p.LinkType, p.WireLen, tunnels) {
-			c.PacketsIgnored.Add(1)
+			loc.ignored++
 			continue
 		}
-		c.PacketsProcessed.Add(1)
+		loc.processed++
 		m.process(&d, p.TimeMs(), p.Data)
 	}
 	return nil
+}
+
+// localCounters accumulate on the hot path and are published in bulk.
+type localCounters struct {
+	read, processed, ignored, filtered, lost uint64
+	pRead, pProcessed, pIgnored, pFiltered, pLost uint64
+}
+
+func (l *localCounters) publish(c *Counters) {
+	c.PacketsRead.Add(l.read - l.pRead)
+	c.PacketsProcessed.Add(l.processed - l.pProcessed)
+	c.PacketsIgnored.Add(l.ignored - l.pIgnored)
+	c.PacketsFiltered.Add(l.filtered - l.pFiltered)
+	c.RecordsLost.Add(l.lost - l.pLost)
+	l.pRead, l.pProcessed, l.pIgnored, l.pFiltered, l.pLost = l.read, l.processed, l.ignored, l.filtered, l.lost
 }
