@@ -112,7 +112,7 @@ func (f *Flow) Values(s *Schema, dst []Value) []Value {
 		dst = append(dst, vu(uint64(f.TunnelID())))
 	}
 	for _, d := range []*Dir{&f.Bidirectional, &f.Src2Dst, &f.Dst2Src} {
-		dst = append(dst, vu(d.FirstSeenMs), vu(d.LastSeenMs), vu(d.DurationMs), vu(d.Packets), vu(d.Bytes))
+		dst = append(dst, vu(d.FirstSeenMs), vu(d.LastSeenMs), vu(d.DurationMs()), vu(d.Packets), vu(d.Bytes))
 	}
 	if s.Stats {
 		st := f.Stats

@@ -32,7 +32,7 @@ func ExampleStreamer_Flows() {
 		}
 		fmt.Printf("%d %v:%d -> %v:%d packets=%d syn=%d duration=%dms\n", flow.ID,
 			flow.SrcAddr(), flow.SrcPort(), flow.DstAddr(), flow.DstPort(),
-			flow.Bidirectional.Packets, flow.Stats.Bi.Syn, flow.Bidirectional.DurationMs)
+			flow.Bidirectional.Packets, flow.Stats.Bi.Syn, flow.Bidirectional.DurationMs())
 	}
 	// Output:
 	// 0 192.0.2.1:40000 -> 198.51.100.7:443 packets=3 syn=2 duration=20ms

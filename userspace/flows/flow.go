@@ -83,11 +83,15 @@ type SPLT struct {
 	PIATms    []int64
 }
 
-// Dir is a direction of a flow: counters for one way or both.
+// Dir is a direction of a flow: counters for one way or both. Times are
+// 0 for a direction without packets.
 type Dir struct {
-	FirstSeenMs, LastSeenMs, DurationMs uint64
-	Packets, Bytes                      uint64
+	FirstSeenMs, LastSeenMs uint64
+	Packets, Bytes          uint64
 }
+
+// DurationMs is LastSeenMs - FirstSeenMs.
+func (d *Dir) DurationMs() uint64 { return d.LastSeenMs - d.FirstSeenMs }
 
 // Flow is a bidirectional flow with NFStream's fields. While it is in the
 // table it is owned by the metering goroutine (plugins see it there); once
@@ -112,9 +116,7 @@ type Flow struct {
 	// UDPS holds plugin columns in first-assignment order.
 	UDPS UDPS
 
-	// seq orders flows in emission order; next/prev link the table's
-	// creation order.
-	seq        uint64
+	// next/prev link the table's creation order.
 	next, prev *Flow
 	hash       uint64
 }

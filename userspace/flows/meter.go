@@ -14,7 +14,6 @@ type meter struct {
 	table    *table
 	tick     uint64
 	scanTick uint64
-	seq      uint64
 	pkt      Packet
 
 	// emit receives every finished flow in emission order. It returns false
@@ -165,7 +164,6 @@ func (m *meter) update(f *Flow, d *Decoded, t uint64, dir uint8) uint64 {
 		s.Direction[i], s.PS[i], s.PIATms[i] = int8(dir), int32(size), int64(piat)
 	}
 	bi.LastSeenMs = t
-	bi.DurationMs = t - bi.FirstSeenMs
 	bi.Bytes += uint64(size)
 	st := f.Stats
 	if st != nil {
@@ -182,7 +180,6 @@ func (m *meter) update(f *Flow, d *Decoded, t uint64, dir uint8) uint64 {
 		s.Packets++
 		p := t - s.LastSeenMs
 		s.LastSeenMs = t
-		s.DurationMs = t - s.FirstSeenMs
 		s.Bytes += uint64(size)
 		if st != nil {
 			st.S2D.psUpdate(size, s.Packets)
@@ -208,7 +205,6 @@ func (m *meter) update(f *Flow, d *Decoded, t uint64, dir uint8) uint64 {
 	}
 	p := t - s.LastSeenMs
 	s.LastSeenMs = t
-	s.DurationMs = t - s.FirstSeenMs
 	if st != nil {
 		st.D2S.psUpdate(size, s.Packets)
 		st.D2S.addFlags(d.Flags)
@@ -270,8 +266,6 @@ func (m *meter) emitFlow(f *Flow) {
 	for _, p := range m.plugins {
 		p.OnExpire(f)
 	}
-	f.seq = m.seq
-	m.seq++
 	if !m.emit(f) {
 		m.stopped = true
 	}

@@ -53,7 +53,7 @@ func TestMeterDirectionAndCounters(t *testing.T) {
 	if f.SrcAddr() != hostB.Addr() || f.SrcPort() != 80 || f.DstPort() != 1000 {
 		t.Errorf("src %v:%d dst port %d", f.SrcAddr(), f.SrcPort(), f.DstPort())
 	}
-	if f.Src2Dst.Packets != 2 || f.Dst2Src.Packets != 1 || f.Bidirectional.DurationMs != 30 || f.Dst2Src.FirstSeenMs != 1010 {
+	if f.Src2Dst.Packets != 2 || f.Dst2Src.Packets != 1 || f.Bidirectional.DurationMs() != 30 || f.Dst2Src.FirstSeenMs != 1010 {
 		t.Errorf("counters %+v %+v %+v", f.Bidirectional, f.Src2Dst, f.Dst2Src)
 	}
 }
@@ -133,8 +133,8 @@ func TestMeterClockIsClampedMonotonic(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if f := got[0]; f.Dst2Src.FirstSeenMs != 1000 || f.Bidirectional.DurationMs != 0 {
-		t.Errorf("dst2src first %d duration %d", f.Dst2Src.FirstSeenMs, f.Bidirectional.DurationMs)
+	if f := got[0]; f.Dst2Src.FirstSeenMs != 1000 || f.Bidirectional.DurationMs() != 0 {
+		t.Errorf("dst2src first %d duration %d", f.Dst2Src.FirstSeenMs, f.Bidirectional.DurationMs())
 	}
 }
 

@@ -55,45 +55,60 @@ func (p *Packet) Ece() bool { return p.TCPFlags&0x40 != 0 }
 func (p *Packet) Cwr() bool { return p.TCPFlags&0x80 != 0 }
 
 // UDPS holds a flow's user-defined values in first-assignment order. The
-// zero value is empty and ready to use.
+// zero value is empty and ready to use; it costs one pointer until used.
 type UDPS struct {
+	p *udpsData
+}
+
+type udpsData struct {
 	names []string
 	vals  map[string]any
 }
 
 // Set assigns a value, appending name to the column order on first use.
 func (u *UDPS) Set(name string, v any) {
-	if u.vals == nil {
-		u.vals = make(map[string]any)
+	if u.p == nil {
+		u.p = &udpsData{vals: make(map[string]any)}
 	}
-	if _, ok := u.vals[name]; !ok {
-		u.names = append(u.names, name)
+	if _, ok := u.p.vals[name]; !ok {
+		u.p.names = append(u.p.names, name)
 	}
-	u.vals[name] = v
+	u.p.vals[name] = v
 }
 
 // Get returns the value of name.
 func (u *UDPS) Get(name string) (any, bool) {
-	v, ok := u.vals[name]
+	if u.p == nil {
+		return nil, false
+	}
+	v, ok := u.p.vals[name]
 	return v, ok
 }
 
 // Delete removes name (its column disappears).
 func (u *UDPS) Delete(name string) {
-	if _, ok := u.vals[name]; !ok {
+	if u.p == nil {
 		return
 	}
-	delete(u.vals, name)
-	for i, n := range u.names {
+	if _, ok := u.p.vals[name]; !ok {
+		return
+	}
+	delete(u.p.vals, name)
+	for i, n := range u.p.names {
 		if n == name {
-			u.names = append(u.names[:i], u.names[i+1:]...)
+			u.p.names = append(u.p.names[:i], u.p.names[i+1:]...)
 			break
 		}
 	}
 }
 
 // Names returns the names in first-assignment order.
-func (u *UDPS) Names() []string { return u.names }
+func (u *UDPS) Names() []string {
+	if u.p == nil {
+		return nil
+	}
+	return u.p.names
+}
 
 // Len returns the number of values.
-func (u *UDPS) Len() int { return len(u.names) }
+func (u *UDPS) Len() int { return len(u.Names()) }

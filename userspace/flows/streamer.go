@@ -189,7 +189,7 @@ func (s *Streamer) runSerial(ctx context.Context, m *meter) error {
 
 // localCounters accumulate on the hot path and are published in bulk.
 type localCounters struct {
-	read, processed, ignored, filtered, lost uint64
+	read, processed, ignored, filtered, lost      uint64
 	pRead, pProcessed, pIgnored, pFiltered, pLost uint64
 }
 

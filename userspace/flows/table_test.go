@@ -1,0 +1,49 @@
+package flows
+
+import (
+	"testing"
+	"unsafe"
+)
+
+// The per-flow footprint matters with millions of concurrent flows.
+func TestFlowSize(t *testing.T) {
+	if s := unsafe.Sizeof(Flow{}); s > 224 {
+		t.Errorf("Flow is %d bytes, want at most 224 (a Go size class)", s)
+	}
+}
+
+func TestTableInsertRemove(t *testing.T) {
+	tb := newTable(0)
+	var fs []*Flow
+	for i := range 5000 {
+		var k Key
+		k.lo[0], k.lo[1], k.loPort, k.ipv = byte(i), byte(i>>8), uint16(i), 4
+		f := &Flow{key: k}
+		f.hash = k.Hash() & 0xff // force collisions and long probe runs
+		tb.insert(f)
+		fs = append(fs, f)
+	}
+	for i, f := range fs {
+		if i%3 == 0 {
+			tb.remove(f)
+		}
+	}
+	for i, f := range fs {
+		got := tb.get(f.hash, &f.key)
+		if (i%3 == 0) != (got == nil) || (got != nil && got != f) {
+			t.Fatalf("flow %d: get returned %p, want present=%v", i, got, i%3 != 0)
+		}
+	}
+	n := 0
+	var prev *Flow
+	for f := tb.head; f != nil; f = f.next {
+		if f.prev != prev {
+			t.Fatal("broken back link")
+		}
+		prev = f
+		n++
+	}
+	if n != tb.len() || n != 5000-1667 {
+		t.Fatalf("list has %d flows, table %d", n, tb.len())
+	}
+}
