@@ -34,8 +34,9 @@
 // programs pcap_compile does not produce or on pathological packets:
 // libpcap 1.10 reads uninitialised scratch memory when a program loads a
 // cell before storing it, and it loops forever under "protochain" on some
-// crafted IPv6 extension-header chains, where this package rejects the
-// packet after 64 iterations.
+// crafted IPv6 extension-header chains (an AH header whose length field
+// points back at itself hangs tcpdump 4.99/libpcap 1.10.3), where this
+// package rejects the packet after 64 backward jumps.
 //
 // [FromInstructions] validates like current libpcap's bpf_validate: every
 // opcode must be one the interpreter implements (libpcap 1.10's validator

@@ -501,3 +501,23 @@ func BenchmarkMatch(b *testing.B) {
 		}
 	}
 }
+
+func TestMatchConcurrent(t *testing.T) {
+	f := mustFromInstructions(t, portProgram)
+	pkt := mustHex(t, synAckPacket)
+	done := make(chan bool)
+	for range 8 {
+		go func() {
+			ok := true
+			for range 1000 {
+				ok = ok && f.Match(pkt, uint32(len(pkt))) && !f.Match(pkt[:30], uint32(len(pkt)))
+			}
+			done <- ok
+		}()
+	}
+	for range 8 {
+		if !<-done {
+			t.Error("wrong result under concurrency")
+		}
+	}
+}

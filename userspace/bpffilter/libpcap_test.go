@@ -452,6 +452,29 @@ func TestCompileLinkTypes(t *testing.T) {
 	}
 }
 
+// TestProtochainLoopTerminates: with "ip6 protochain", an IPv6 packet whose
+// AH header length points back at the AH header itself makes libpcap 1.10
+// loop forever; Match must stop and reject it.
+func TestProtochainLoopTerminates(t *testing.T) {
+	f := mustCompile(t, "ip6 protochain 6", dltEN10MB, 0)
+	if !hasBackwardJump(f.Instructions()) {
+		t.Fatal("protochain program has no backward jump")
+	}
+	pkt := make([]byte, 14+40+16)
+	pkt[12], pkt[13] = 0x86, 0xdd // IPv6
+	pkt[14] = 0x60
+	pkt[14+5] = 16           // payload length
+	pkt[14+6] = 51           // next header: AH
+	pkt[54], pkt[55] = 51, 8 // AH: next header AH, length (8+2)*4 = 40
+	if f.Match(pkt, uint32(len(pkt))) {
+		t.Error("looping packet accepted")
+	}
+	pkt[54] = 6 // AH followed by TCP: accepted
+	if !f.Match(pkt, uint32(len(pkt))) {
+		t.Error("AH + TCP packet rejected")
+	}
+}
+
 // fuzzExprs are the fixed programs FuzzFilterVsLibpcap runs on random
 // packets. No "protochain": libpcap 1.10 can loop forever on crafted IPv6
 // headers with it.
