@@ -22,6 +22,7 @@ type meter struct {
 	stopped bool
 
 	processed uint64
+	sink      uint64 // keeps prefetch loads alive
 }
 
 const idleScanMaxEmit = 1000
@@ -47,30 +48,62 @@ func (m *meter) clamp(t uint64) uint64 {
 	return m.tick
 }
 
-// process meters one decoded packet whose (unclamped) time is t ms; frame is
-// the captured frame (only read by plugins).
-func (m *meter) process(d *Decoded, t uint64, frame []byte) {
+// keyedPacket is a decoded packet with its flow key and hash computed, so
+// that the work can happen before the metering goroutine sees it.
+type keyedPacket struct {
+	d       Decoded
+	k       Key
+	h       uint64
+	t       uint64 // unclamped time, ms
+	srcIsLo bool
+}
+
+func (kp *keyedPacket) set(d *Decoded, t uint64) {
+	kp.d = *d
+	kp.k, kp.srcIsLo = keyOf(d)
+	kp.h = kp.k.Hash()
+	kp.t = t
+}
+
+// prefetch touches the table slots and flows that a run of packets will
+// use. The loads are independent, so their cache misses overlap instead of
+// stalling the metering loop one by one (memory-level parallelism); this is
+// what keeps a table of millions of flows fast.
+func (m *meter) prefetch(kps []keyedPacket) {
+	var sink uint64
+	slots, mask := m.table.slots, m.table.mask
+	for i := range kps {
+		sink += slots[kps[i].h&mask].hash
+	}
+	for i := range kps {
+		if f := slots[kps[i].h&mask].f; f != nil {
+			sink += f.Bidirectional.LastSeenMs
+		}
+	}
+	m.sink += sink
+}
+
+func (m *meter) processKeyed(kp *keyedPacket, frame []byte) {
 	if m.stopped {
 		return
 	}
-	t = m.clamp(t)
+	t := m.clamp(kp.t)
 	m.processed++
 	doScan := m.tick-m.scanTick >= 10
 	if doScan {
 		m.scanTick = m.tick
 	}
-	m.consume(d, t, frame)
+	m.consume(kp, t, frame)
 	if doScan {
 		m.idleScan()
 	}
 }
 
-func (m *meter) consume(d *Decoded, t uint64, frame []byte) {
-	k, srcIsLo := keyOf(d)
-	h := k.Hash()
-	f := m.table.get(h, &k)
+func (m *meter) consume(kp *keyedPacket, t uint64, frame []byte) {
+	d, k, h, srcIsLo := &kp.d, &kp.k, kp.h, kp.srcIsLo
+	f := m.table.get(h, k)
 	if f == nil {
-		f = m.create(d, &k, h, srcIsLo, t, frame)
+		f = m.create(d, k, h, srcIsLo, t, frame)
 		if f.ExpirationID == -1 {
 			m.emitFlow(f)
 			return
@@ -82,7 +115,7 @@ func (m *meter) consume(d *Decoded, t uint64, frame []byte) {
 		f.ExpirationID = r
 		m.table.remove(f)
 		m.emitFlow(f)
-		nf := m.create(d, &k, h, srcIsLo, t, frame)
+		nf := m.create(d, k, h, srcIsLo, t, frame)
 		if nf.ExpirationID == -1 {
 			m.emitFlow(nf)
 			return

@@ -19,12 +19,15 @@ import (
 // order (decoder i mod W) so it sees exactly the packet sequence of the
 // serial path. Output is therefore byte-identical for every n_meters.
 
-const batchSize = 256
+const (
+	batchSize   = 256
+	prefetchRun = 32
+)
 
 type batch struct {
 	buf  []byte
 	recs []batchRec
-	dec  []Decoded
+	kp   []keyedPacket
 	err  error // source error after the records (terminates the stream)
 	lost uint64
 }
@@ -41,7 +44,7 @@ func (s *Streamer) runParallel(ctx context.Context, m *meter) error {
 	workers := max(s.opts.meters()-1, 1)
 	free := make(chan *batch, workers*4+4)
 	for range workers*4 + 4 {
-		free <- &batch{buf: make([]byte, 0, batchSize*1600), recs: make([]batchRec, 0, batchSize), dec: make([]Decoded, batchSize)}
+		free <- &batch{buf: make([]byte, 0, batchSize*1600), recs: make([]batchRec, 0, batchSize), kp: make([]keyedPacket, batchSize)}
 	}
 	in := make([]chan *batch, workers)
 	out := make([]chan *batch, workers)
@@ -128,6 +131,7 @@ func (s *Streamer) runParallel(ctx context.Context, m *meter) error {
 			defer close(out[w])
 			fs := newFilters(&s.opts)
 			tunnels := s.opts.DecodeTunnels
+			var d Decoded
 			for b := range in[w] {
 				for i := range b.recs {
 					r := &b.recs[i]
@@ -148,9 +152,11 @@ func (s *Streamer) runParallel(ctx context.Context, m *meter) error {
 							continue
 						}
 					}
-					if !Decode(&b.dec[i], data, r.dlt, r.wireLen, tunnels) {
+					if !Decode(&d, data, r.dlt, r.wireLen, tunnels) {
 						r.state = 1
+						continue
 					}
+					b.kp[i].set(&d, r.timeMs)
 				}
 				select {
 				case out[w] <- b:
@@ -169,17 +175,21 @@ func (s *Streamer) runParallel(ctx context.Context, m *meter) error {
 			return nil
 		}
 		var processed, ignored, filtered uint64
-		for j := range b.recs {
-			r := &b.recs[j]
-			switch r.state {
-			case 1:
-				ignored++
-			case 2:
-				filtered++
-			default:
-				if !m.stopped {
-					processed++
-					m.process(&b.dec[j], r.timeMs, b.buf[r.off:r.off+r.n])
+		for lo := 0; lo < len(b.recs); lo += prefetchRun {
+			hi := min(lo+prefetchRun, len(b.recs))
+			m.prefetch(b.kp[lo:hi])
+			for j := lo; j < hi; j++ {
+				r := &b.recs[j]
+				switch r.state {
+				case 1:
+					ignored++
+				case 2:
+					filtered++
+				default:
+					if !m.stopped {
+						processed++
+						m.processKeyed(&b.kp[j], b.buf[r.off:r.off+r.n])
+					}
 				}
 			}
 		}

@@ -129,20 +129,32 @@ func newFilters(o *Options) *filters {
 }
 
 // runSerial reads, filters, decodes and meters on the calling goroutine.
-// Counters are published every 1024 packets and at the end.
+// Without plugins (which need the frames) packets are decoded in runs of
+// serialRun so that the meter can prefetch their flows. Counters are
+// published every few thousand packets and at the end.
 func (s *Streamer) runSerial(ctx context.Context, m *meter) error {
 	var (
 		p    pcapreplay.Packet
-		d    Decoded
 		fs   = newFilters(&s.opts)
 		done = ctx.Done()
 		loc  localCounters
+		run  = make([]keyedPacket, serialRun)
+		d    Decoded
 	)
 	defer loc.publish(&s.counters)
+	select {
+	case <-done:
+		return ctx.Err()
+	default:
+	}
+	runLen := serialRun
+	if len(s.opts.Plugins) > 0 {
+		runLen = 1
+	}
 	tunnels := s.opts.DecodeTunnels
 	lastDLT := -1
 	for !m.stopped {
-		if loc.read&1023 == 0 {
+		if loc.read-loc.pRead >= 4096 {
 			loc.publish(&s.counters)
 			select {
 			case <-done:
@@ -150,42 +162,68 @@ func (s *Streamer) runSerial(ctx context.Context, m *meter) error {
 			default:
 			}
 		}
-		if err := s.src.Next(&p); err != nil {
-			if err == io.EOF {
-				return nil
+		n := 0
+		var err error
+		for n < runLen {
+			if err = s.src.Next(&p); err != nil {
+				if err != io.EOF && Recoverable(err) {
+					loc.lost++
+					err = nil
+					continue
+				}
+				break
 			}
-			if Recoverable(err) {
-				loc.lost++
+			loc.read++
+			if p.LinkType != lastDLT {
+				if !SupportedLinkType(p.LinkType) {
+					err = &LinkTypeError{File: p.File, LinkType: p.LinkType}
+					break
+				}
+				lastDLT = p.LinkType
+			}
+			if fs.expr != "" {
+				flt, ferr := fs.get(p.LinkType)
+				if ferr != nil {
+					err = ferr
+					break
+				}
+				if !flt.Match(p.Data, p.WireLen) {
+					loc.filtered++
+					continue
+				}
+			}
+			if !Decode(&d, p.Data, p.LinkType, p.WireLen, tunnels) {
+				loc.ignored++
 				continue
 			}
+			run[n].set(&d, p.TimeMs())
+			n++
+		}
+		if runLen == 1 {
+			if n == 1 {
+				loc.processed++
+				m.processKeyed(&run[0], p.Data)
+			}
+		} else {
+			m.prefetch(run[:n])
+			for i := range n {
+				loc.processed++
+				m.processKeyed(&run[i], nil)
+			}
+		}
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
 			return err
 		}
-		loc.read++
-		if p.LinkType != lastDLT {
-			if !SupportedLinkType(p.LinkType) {
-				return &LinkTypeError{File: p.File, LinkType: p.LinkType}
-			}
-			lastDLT = p.LinkType
-		}
-		if fs.expr != "" {
-			flt, err := fs.get(p.LinkType)
-			if err != nil {
-				return err
-			}
-			if !flt.Match(p.Data, p.WireLen) {
-				loc.filtered++
-				continue
-			}
-		}
-		if !Decode(&d, p.Data, p.LinkType, p.WireLen, tunnels) {
-			loc.ignored++
-			continue
-		}
-		loc.processed++
-		m.process(&d, p.TimeMs(), p.Data)
 	}
 	return nil
 }
+
+// serialRun is how many packets the serial path decodes before metering
+// them.
+const serialRun = 32
 
 // localCounters accumulate on the hot path and are published in bulk.
 type localCounters struct {
