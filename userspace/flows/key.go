@@ -45,21 +45,22 @@ func (k *Key) addr(lo bool) netip.Addr {
 }
 
 // Hash returns a 64-bit hash of the key, the same for both directions.
+// Every field goes through its own multiply-fold step, so ports never
+// cancel address bits (clients of one subnet on ephemeral ports).
 func (k *Key) Hash() uint64 {
 	const m = 0x9e3779b97f4a7c15
-	h := uint64(k.proto)<<56 ^ uint64(k.ipv)<<48 ^ uint64(k.tunnel)<<40 ^ uint64(k.vlan)<<24 ^
-		uint64(k.loPort)<<16 ^ uint64(k.hiPort)
 	mix := func(h, v uint64) uint64 {
 		hi, lo := bits.Mul64(h^v, m)
 		return hi ^ lo
 	}
+	h := mix(m, uint64(k.proto)<<56|uint64(k.ipv)<<48|uint64(k.tunnel)<<40|uint64(k.vlan)<<24|uint64(k.loPort)<<16|uint64(k.hiPort))
 	h = mix(h, binary.LittleEndian.Uint64(k.lo[0:]))
 	h = mix(h, binary.LittleEndian.Uint64(k.hi[0:]))
 	if k.ipv == 6 {
 		h = mix(h, binary.LittleEndian.Uint64(k.lo[8:]))
 		h = mix(h, binary.LittleEndian.Uint64(k.hi[8:]))
 	}
-	return mix(h, m)
+	return h
 }
 
 // NFStreamHash is the 32-bit hash NFStream uses to spread flows over meters

@@ -47,3 +47,23 @@ func TestTableInsertRemove(t *testing.T) {
 		t.Fatalf("list has %d flows, table %d", n, tb.len())
 	}
 }
+
+// Clients of one /16 on sequential ephemeral ports must not collide.
+func TestKeyHashSpreads(t *testing.T) {
+	seen := make(map[uint64]bool)
+	n := 0
+	for a := range 256 {
+		for port := 32768; port < 33268; port++ {
+			var k Key
+			k.ipv, k.proto = 4, 6
+			k.lo = [16]byte{10, 0, byte(a), byte(port)}
+			k.hi = [16]byte{93, 184, 216, 34}
+			k.loPort, k.hiPort = uint16(port), 443
+			seen[k.Hash()] = true
+			n++
+		}
+	}
+	if len(seen) != n {
+		t.Errorf("%d distinct hashes for %d keys", len(seen), n)
+	}
+}

@@ -1,0 +1,59 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// binaryMode is a command line of the nfmeter binary.
+type binaryMode struct {
+	name string
+	args []string
+}
+
+func binaryModes() []binaryMode {
+	stats := []string{"--statistical-analysis", "--splt-analysis", "10"}
+	return []binaryMode{
+		{"nfmeter --n-meters 1", []string{"--n-meters", "1"}},
+		{"nfmeter --n-meters 2", []string{"--n-meters", "2"}},
+		{"nfmeter --n-meters 1, statistics + SPLT 10", append([]string{"--n-meters", "1"}, stats...)},
+		{"nfmeter --n-meters 2, statistics + SPLT 10", append([]string{"--n-meters", "2"}, stats...)},
+	}
+}
+
+// build compiles cmd/nfmeter into the temporary directory.
+func (b *bench) build(ctx context.Context) error {
+	b.bin = filepath.Join(b.dir, "nfmeter")
+	b.logf("building %s", b.bin)
+	cmd := exec.CommandContext(ctx, b.opts.goCmd, "build", "-o", b.bin, "./cmd/nfmeter")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("build nfmeter: %w\n%s", err, out)
+	}
+	return nil
+}
+
+// runBinary meters capture c with the nfmeter binary, writing the CSV into
+// the temporary directory (deleted afterwards), and returns the wall
+// clock, the child's CPU time and its peak RSS.
+func (b *bench) runBinary(ctx context.Context, c *capture, extra []string) (sample, error) {
+	out := filepath.Join(b.dir, "flows.csv")
+	defer os.Remove(out)
+	args := append([]string{"--pcap", c.path, "-o", out, "--progress", "never", "--quiet"}, extra...)
+	cmd := exec.CommandContext(ctx, b.bin, args...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	start := time.Now()
+	err := cmd.Run()
+	wall := time.Since(start)
+	if err != nil {
+		return sample{}, fmt.Errorf("nfmeter %s: %w: %s", strings.Join(args, " "), err, bytes.TrimSpace(stderr.Bytes()))
+	}
+	ps := cmd.ProcessState
+	return sample{wall: wall, cpu: ps.UserTime() + ps.SystemTime(), rssKiB: maxRSSKiB(ps)}, nil
+}

@@ -1,0 +1,14 @@
+//go:build !linux
+
+package main
+
+import (
+	"os"
+	"time"
+)
+
+// maxRSSKiB is not measured outside Linux.
+func maxRSSKiB(*os.ProcessState) int64 { return 0 }
+
+// processCPU is not measured outside Linux.
+func processCPU() time.Duration { return 0 }
