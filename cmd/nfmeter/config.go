@@ -32,6 +32,7 @@ type config struct {
 	version            bool
 	progress           string
 	quiet              bool
+	cpuProfile         string
 }
 
 type listFlag struct{ v *[]string }
@@ -83,6 +84,7 @@ func newFlagSet(cfg *config, stderr io.Writer) *flag.FlagSet {
 	fs.StringVar(&cfg.progress, "progress", "auto", "progress bar on stderr: auto (when stderr is a terminal), always, never")
 	fs.BoolVar(&cfg.quiet, "quiet", false, "no summary line")
 	fs.BoolVar(&cfg.version, "version", false, "print the version and exit")
+	fs.StringVar(&cfg.cpuProfile, "cpu-profile", "", "write a Go CPU profile to `file` (for performance work)")
 	return fs
 }
 

@@ -67,8 +67,12 @@ func (c *CSV) Write(f *flows.Flow, s *flows.Schema) error {
 			return err
 		}
 	}
-	c.vals = f.Values(c.schema, c.vals[:0])
-	c.line = c.AppendRow(c.line[:0], c.vals)
+	if c.anon == nil && len(c.schema.UDPS) == 0 {
+		c.line = appendFlowRow(c.line[:0], f, c.schema)
+	} else {
+		c.vals = f.Values(c.schema, c.vals[:0])
+		c.line = c.AppendRow(c.line[:0], c.vals)
+	}
 	_, c.err = c.w.Write(c.line)
 	return c.err
 }

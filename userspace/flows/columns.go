@@ -167,42 +167,40 @@ func (f *Flow) Values(s *Schema, dst []Value) []Value {
 }
 
 // FormatMAC formats a MAC address as NFStream does: lowercase, colon-separated.
-func FormatMAC(m [6]byte) string {
+func FormatMAC(m [6]byte) string { return string(AppendMAC(nil, m)) }
+
+// AppendMAC appends m formatted like [FormatMAC].
+func AppendMAC(b []byte, m [6]byte) []byte {
 	const hex = "0123456789abcdef"
-	var b [17]byte
 	for i, x := range m {
 		if i > 0 {
-			b[i*3-1] = ':'
+			b = append(b, ':')
 		}
-		b[i*3], b[i*3+1] = hex[x>>4], hex[x&0xf]
+		b = append(b, hex[x>>4], hex[x&0xf])
 	}
-	return string(b[:])
+	return b
 }
 
 // FormatAddr formats an address like glibc's inet_ntop, which NFStream uses:
 // IPv4-mapped (::ffff:a.b.c.d) and IPv4-compatible (::a.b.c.d) IPv6
 // addresses keep their dotted tail, unlike netip.Addr.String for the latter.
-func FormatAddr(a netip.Addr) string {
+func FormatAddr(a netip.Addr) string { return string(AppendAddr(nil, a)) }
+
+// AppendAddr appends a formatted like [FormatAddr].
+func AppendAddr(b []byte, a netip.Addr) []byte {
 	if a.Is4() {
-		return a.String()
+		return a.AppendTo(b)
 	}
-	b := a.As16()
-	allZero := func(x []byte) bool {
-		for _, v := range x {
-			if v != 0 {
-				return false
-			}
-		}
-		return true
+	x := a.As16()
+	if x == [16]byte{} || [10]byte(x[:10]) != [10]byte{} {
+		return a.AppendTo(b)
 	}
-	if allZero(b[:10]) {
-		tail := netip.AddrFrom4([4]byte(b[12:16])).String()
-		if b[10] == 0xff && b[11] == 0xff {
-			return "::ffff:" + tail
-		}
-		if b[10] == 0 && b[11] == 0 && !allZero(b[12:14]) {
-			return "::" + tail
-		}
+	tail := netip.AddrFrom4([4]byte(x[12:16]))
+	switch {
+	case x[10] == 0xff && x[11] == 0xff:
+		return tail.AppendTo(append(b, "::ffff:"...))
+	case x[10] == 0 && x[11] == 0 && (x[12] != 0 || x[13] != 0):
+		return tail.AppendTo(append(b, "::"...))
 	}
-	return a.String()
+	return a.AppendTo(b)
 }

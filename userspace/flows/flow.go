@@ -97,15 +97,16 @@ func (d *Dir) DurationMs() uint64 { return d.LastSeenMs - d.FirstSeenMs }
 // table it is owned by the metering goroutine (plugins see it there); once
 // emitted it belongs to the receiver.
 type Flow struct {
-	ID           uint64
-	ExpirationID int64 // 0 idle (and end of capture), 1 active, -1 forced by a plugin
-
+	// The fields a packet touches come first, to share cache lines.
 	key    Key
 	srcLo  bool // the first packet's sender is key.lo
 	SrcMAC [6]byte
 	DstMAC [6]byte
 
 	Bidirectional, Src2Dst, Dst2Src Dir
+
+	ID           uint64
+	ExpirationID int64 // 0 idle (and end of capture), 1 active, -1 forced by a plugin
 
 	Stats *Stats // nil unless statistical analysis is on
 	SPLT  *SPLT  // nil unless splt analysis is on

@@ -77,7 +77,9 @@ func (m *meter) prefetch(kps []keyedPacket) {
 	}
 	for i := range kps {
 		if f := slots[kps[i].h&mask].f; f != nil {
-			sink += f.Bidirectional.LastSeenMs
+			// Every cache line of the key and the counters (the object
+			// is not line-aligned).
+			sink += uint64(f.key.lo[0]+f.key.tunnel) + f.Bidirectional.Bytes + f.Dst2Src.FirstSeenMs + f.Dst2Src.Bytes
 		}
 	}
 	m.sink += sink
@@ -284,11 +286,16 @@ func (m *meter) idleScan() {
 	}
 }
 
-// flush emits every cached flow in creation order (end of capture).
+// flush emits every cached flow in creation order (end of capture). The
+// table is dropped as a whole instead of flow by flow.
 func (m *meter) flush() {
-	for f := m.table.head; f != nil && !m.stopped; f = m.table.head {
-		m.table.remove(f)
+	f := m.table.head
+	m.table = newTable(0)
+	for f != nil && !m.stopped {
+		next := f.next
+		f.next, f.prev = nil, nil
 		m.emitFlow(f)
+		f = next
 	}
 }
 

@@ -1,6 +1,7 @@
 package flows
 
 import (
+	"net/netip"
 	"testing"
 	"unsafe"
 )
@@ -65,5 +66,29 @@ func TestKeyHashSpreads(t *testing.T) {
 	}
 	if len(seen) != n {
 		t.Errorf("%d distinct hashes for %d keys", len(seen), n)
+	}
+}
+
+// Reference strings are glibc inet_ntop results.
+func TestFormatAddr(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"1.2.3.4", "1.2.3.4"},
+		{"::", "::"},
+		{"::1", "::1"},
+		{"::ffff:1.2.3.4", "::ffff:1.2.3.4"},
+		{"::1.2.3.4", "::1.2.3.4"},
+		{"::0.0.1.2", "::102"},
+		{"::ffff:0.0.1.2", "::ffff:0.0.1.2"},
+		{"2001:db8::1", "2001:db8::1"},
+		{"2001:db8:0:1:0:0:0:1", "2001:db8:0:1::1"},
+		{"fe80::1:0:0:1", "fe80::1:0:0:1"},
+		{"2001:0:0:1::", "2001:0:0:1::"},
+		{"1:0:0:2:0:0:0:3", "1:0:0:2::3"},
+		{"0:0:1::", "0:0:1::"},
+	}
+	for _, tt := range tests {
+		if got := FormatAddr(netip.MustParseAddr(tt.in)); got != tt.want {
+			t.Errorf("FormatAddr(%s) = %s, want %s", tt.in, got, tt.want)
+		}
 	}
 }
