@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime"
 	"runtime/debug"
 	"runtime/pprof"
 	"sync/atomic"
@@ -127,6 +128,7 @@ func meter(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 		FlowsPerFile:       uint64(cfg.flowsPerFile),
 		RotateFiles:        uint64(cfg.rotateFiles),
 		ColumnsToAnonymize: cfg.anonymizeColumns(),
+		Workers:            formatWorkers(opts.NMeters),
 	}, func(first *flows.Flow) *flows.Schema { return flows.NewSchema(&opts, first) }, stdout)
 	if err != nil {
 		return err
@@ -171,6 +173,18 @@ func meter(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 		}
 	}
 	return runErr
+}
+
+// formatWorkers is how many goroutines format CSV rows: none with one
+// meter (everything on one core), else half the meters, at least one.
+func formatWorkers(nMeters int) int {
+	if nMeters == 0 {
+		nMeters = runtime.GOMAXPROCS(0)
+	}
+	if nMeters <= 1 {
+		return 0
+	}
+	return max(nMeters/2, 1)
 }
 
 func isTerminal(w io.Writer) bool {

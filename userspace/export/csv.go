@@ -46,6 +46,12 @@ func (c *CSV) WriteHeader(s *flows.Schema) error {
 	if c.err != nil {
 		return c.err
 	}
+	c.setSchema(s)
+	_, c.err = c.w.WriteString(strings.Join(s.Names, ",") + "\n")
+	return c.err
+}
+
+func (c *CSV) setSchema(s *flows.Schema) {
 	c.schema = s
 	c.anonAt = make([]bool, len(s.Names))
 	if c.anon != nil {
@@ -53,7 +59,14 @@ func (c *CSV) WriteHeader(s *flows.Schema) error {
 			c.anonAt[i] = slices.Contains(c.anon.Columns, n)
 		}
 	}
-	_, c.err = c.w.WriteString(strings.Join(s.Names, ",") + "\n")
+}
+
+// writeRow writes a row formatted by AppendFlow (header already written).
+func (c *CSV) writeRow(row []byte) error {
+	if c.err != nil {
+		return c.err
+	}
+	_, c.err = c.w.Write(row)
 	return c.err
 }
 
@@ -67,14 +80,25 @@ func (c *CSV) Write(f *flows.Flow, s *flows.Schema) error {
 			return err
 		}
 	}
-	if c.anon == nil && len(c.schema.UDPS) == 0 {
-		c.line = appendFlowRow(c.line[:0], f, c.schema)
-	} else {
-		c.vals = f.Values(c.schema, c.vals[:0])
-		c.line = c.AppendRow(c.line[:0], c.vals)
-	}
+	c.line = c.AppendFlow(c.line[:0], f)
 	_, c.err = c.w.Write(c.line)
 	return c.err
+}
+
+// AppendFlow appends f's CSV line to b, using the schema fixed by the first
+// Write or WriteHeader.
+func (c *CSV) AppendFlow(b []byte, f *flows.Flow) []byte {
+	if c.anon == nil && len(c.schema.UDPS) == 0 {
+		return appendFlowRow(b, f, c.schema)
+	}
+	c.vals = f.Values(c.schema, c.vals[:0])
+	return c.AppendRow(b, c.vals)
+}
+
+// formatter returns a writer-less copy of c that formats rows with the same
+// schema and anonymizer, for use on another goroutine.
+func (c *CSV) formatter() *CSV {
+	return &CSV{schema: c.schema, anon: c.anon, anonAt: c.anonAt}
 }
 
 // AppendRow appends one CSV line for vals (already in schema order).
@@ -182,6 +206,11 @@ type FileOptions struct {
 	FlowsPerFile       uint64   // 0 writes one file; K > 0 writes K flows per file (flows_per_file)
 	RotateFiles        uint64   // with chunking, reuse file names modulo R (rotate_files)
 	ColumnsToAnonymize []string // columns_to_anonymize
+	// Workers > 0 formats rows on that many goroutines while the caller
+	// goes on metering; the output is identical. Write then returns write
+	// errors late (by a later Write or by Close), and flows passed to Write
+	// must not be modified afterwards.
+	Workers int
 }
 
 // ChunkPath is NFStream's chunk naming: every "csv" in path becomes "<i>.csv".

@@ -26,6 +26,7 @@ type CSVFiles struct {
 	s        *flows.Schema
 	paths    []string
 	finished bool
+	async    *asyncRows
 }
 
 // NewCSVFiles returns a sink. schema derives the columns from the first
@@ -66,13 +67,46 @@ func (c *CSVFiles) Write(f *flows.Flow) error {
 				}
 			}
 		}
-	}
-	if c.cur == nil || (c.opts.FlowsPerFile > 0 && c.inChunk >= c.opts.FlowsPerFile) {
-		if err := c.next(); err != nil {
-			return err
+		if c.opts.Workers > 0 {
+			proto := &CSV{anon: c.anon}
+			proto.setSchema(c.s)
+			c.async = newAsyncRows(c.opts.Workers, proto, c.writeRow)
 		}
 	}
+	if c.async != nil {
+		return c.async.add(f)
+	}
+	if err := c.rollover(); err != nil {
+		return err
+	}
 	if err := c.cur.Write(f, c.s); err != nil {
+		return fmt.Errorf("write %s: %w", c.curPath, err)
+	}
+	c.inChunk++
+	c.written++
+	return nil
+}
+
+// rollover opens the first file, or the next chunk when the current one is
+// full.
+func (c *CSVFiles) rollover() error {
+	if c.cur == nil || (c.opts.FlowsPerFile > 0 && c.inChunk >= c.opts.FlowsPerFile) {
+		return c.next()
+	}
+	return nil
+}
+
+// writeRow writes one formatted row (asynchronous path, writer goroutine).
+func (c *CSVFiles) writeRow(row []byte) error {
+	if err := c.rollover(); err != nil {
+		return err
+	}
+	if c.cur.anonAt == nil {
+		if err := c.cur.WriteHeader(c.s); err != nil {
+			return fmt.Errorf("write %s: %w", c.curPath, err)
+		}
+	}
+	if err := c.cur.writeRow(row); err != nil {
 		return fmt.Errorf("write %s: %w", c.curPath, err)
 	}
 	c.inChunk++
@@ -129,9 +163,9 @@ func (c *CSVFiles) closeCurrent() error {
 	return nil
 }
 
-// Flush pushes buffered rows to the current file.
+// Flush pushes buffered rows to the current file (synchronous mode only).
 func (c *CSVFiles) Flush() error {
-	if c.cur == nil {
+	if c.cur == nil || c.async != nil {
 		return nil
 	}
 	if err := c.cur.Flush(); err != nil {
@@ -146,5 +180,12 @@ func (c *CSVFiles) Close() error {
 		return nil
 	}
 	c.finished = true
-	return c.closeCurrent()
+	var err error
+	if c.async != nil {
+		err = c.async.close()
+	}
+	if cerr := c.closeCurrent(); err == nil {
+		err = cerr
+	}
+	return err
 }

@@ -111,19 +111,19 @@ func (s *Streamer) runParallel(ctx context.Context, m *meter) error {
 				}
 			default:
 			}
+			last := b.err != nil // b belongs to the decoder once sent
 			select {
 			case in[i%workers] <- b:
 			case <-stop:
 				return
 			}
-			if b.err != nil {
+			if last {
 				return
 			}
 		}
 	}()
 
 	// Decoders.
-	errs := make([]error, workers)
 	for w := range workers {
 		wg.Add(1)
 		go func() {
@@ -140,9 +140,6 @@ func (s *Streamer) runParallel(ctx context.Context, m *meter) error {
 					if fs.expr != "" {
 						flt, err := fs.get(r.dlt)
 						if err != nil {
-							if errs[w] == nil {
-								errs[w] = err
-							}
 							b.recs = b.recs[:i]
 							b.err = err
 							break
