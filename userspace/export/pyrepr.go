@@ -42,7 +42,16 @@ func AppendPyFloat(b []byte, f float64) []byte {
 			nd++
 		}
 	}
-	exp, _ := strconv.Atoi(string(e[i+1:]))
+	exp, esign := 0, 1
+	for _, c := range e[i+1:] {
+		switch {
+		case c == '-':
+			esign = -1
+		case c >= '0' && c <= '9':
+			exp = exp*10 + int(c-'0')
+		}
+	}
+	exp *= esign
 	if neg {
 		b = append(b, '-')
 	}

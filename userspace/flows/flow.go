@@ -83,6 +83,33 @@ type SPLT struct {
 	PIATms    []int64
 }
 
+// spltInline is an SPLT whose arrays live in the same allocation, for the
+// usual short sequences.
+type spltInline struct {
+	SPLT
+	dir  [spltInlineLen]int8
+	ps   [spltInlineLen]int32
+	piat [spltInlineLen]int64
+}
+
+const spltInlineLen = 16
+
+// newSPLT returns an SPLT of n entries, all -1.
+func newSPLT(n int) *SPLT {
+	var s *SPLT
+	if n <= spltInlineLen {
+		in := &spltInline{}
+		in.Direction, in.PS, in.PIATms = in.dir[:n], in.ps[:n], in.piat[:n]
+		s = &in.SPLT
+	} else {
+		s = &SPLT{Direction: make([]int8, n), PS: make([]int32, n), PIATms: make([]int64, n)}
+	}
+	for i := range n {
+		s.Direction[i], s.PS[i], s.PIATms[i] = -1, -1, -1
+	}
+	return s
+}
+
 // Dir is a direction of a flow: counters for one way or both. Times are
 // 0 for a direction without packets.
 type Dir struct {
@@ -148,46 +175,31 @@ func (f *Flow) DstAddr() netip.Addr { return f.key.addr(!f.srcLo) }
 // SrcPort returns the source port of the first packet (0 for non TCP/UDP).
 func (f *Flow) SrcPort() uint16 {
 	if f.srcLo {
-		return f.key.loPort
+		return f.key.loPort()
 	}
-	return f.key.hiPort
+	return f.key.hiPort()
 }
 
 // DstPort returns the destination port of the first packet.
 func (f *Flow) DstPort() uint16 {
 	if f.srcLo {
-		return f.key.hiPort
+		return f.key.hiPort()
 	}
-	return f.key.loPort
-}
-
-// SrcIPBytes returns the raw source address (4 or 16 bytes significant).
-func (f *Flow) srcIP() *[16]byte {
-	if f.srcLo {
-		return &f.key.lo
-	}
-	return &f.key.hi
-}
-
-func (f *Flow) dstIP() *[16]byte {
-	if f.srcLo {
-		return &f.key.hi
-	}
-	return &f.key.lo
+	return f.key.loPort()
 }
 
 // Protocol returns the IP protocol number.
-func (f *Flow) Protocol() uint8 { return f.key.proto }
+func (f *Flow) Protocol() uint8 { return f.key.proto() }
 
 // IPVersion returns 4 or 6.
-func (f *Flow) IPVersion() uint8 { return f.key.ipv }
+func (f *Flow) IPVersion() uint8 { return f.key.ipv() }
 
 // VLANID returns the innermost 802.1Q VLAN id, 0 if none.
-func (f *Flow) VLANID() uint16 { return f.key.vlan }
+func (f *Flow) VLANID() uint16 { return f.key.vlan() }
 
 // TunnelID returns the tunnel the flow was decapsulated from (TunnelNone,
 // TunnelGTP, TunnelCAPWAP, TunnelTZSP).
-func (f *Flow) TunnelID() uint8 { return f.key.tunnel }
+func (f *Flow) TunnelID() uint8 { return f.key.tunnel() }
 
 // Key returns the flow's direction-agnostic key.
 func (f *Flow) Key() Key { return f.key }

@@ -1,64 +1,86 @@
 package flows
 
 import (
-	"bytes"
 	"encoding/binary"
 	"math/bits"
 	"net/netip"
 )
 
 // Key identifies a bidirectional flow: both endpoints in a canonical order,
-// the protocol, the innermost VLAN id and the tunnel id. It is a small
-// comparable value with no pointers. The zero Key matches no packet.
+// the protocol, the innermost VLAN id and the tunnel id. It is five machine
+// words with no pointers, so that comparing, hashing and copying it are a
+// handful of instructions. The zero Key matches no packet.
 type Key struct {
-	lo, hi         [16]byte // lo sorts before hi (address, then port)
-	loPort, hiPort uint16
-	vlan           uint16
-	proto          uint8
-	ipv            uint8
-	tunnel         uint8
+	// lo sorts before (or equals) hi, comparing address then port.
+	// Addresses are big-endian halves: IPv4 in the top 32 bits of lo0/hi0.
+	lo0, lo1, hi0, hi1 uint64
+	// meta packs loPort<<48 | hiPort<<32 | vlan<<16 | proto<<8 | ipv<<4 | tunnel.
+	meta uint64
 }
+
+func (k *Key) loPort() uint16 { return uint16(k.meta >> 48) }
+func (k *Key) hiPort() uint16 { return uint16(k.meta >> 32) }
+func (k *Key) vlan() uint16   { return uint16(k.meta >> 16) }
+func (k *Key) proto() uint8   { return uint8(k.meta >> 8) }
+func (k *Key) ipv() uint8     { return uint8(k.meta>>4) & 0xf }
+func (k *Key) tunnel() uint8  { return uint8(k.meta) & 0xf }
 
 // keyOf builds the canonical key of a decoded packet and reports whether
 // the packet's source is the key's lo endpoint.
 func keyOf(d *Decoded) (k Key, srcIsLo bool) {
-	c := bytes.Compare(d.Src[:], d.Dst[:])
-	srcIsLo = c < 0 || (c == 0 && d.SrcPort <= d.DstPort)
-	if srcIsLo {
-		k.lo, k.hi, k.loPort, k.hiPort = d.Src, d.Dst, d.SrcPort, d.DstPort
-	} else {
-		k.lo, k.hi, k.loPort, k.hiPort = d.Dst, d.Src, d.DstPort, d.SrcPort
+	s0, s1 := binary.BigEndian.Uint64(d.Src[0:]), binary.BigEndian.Uint64(d.Src[8:])
+	d0, d1 := binary.BigEndian.Uint64(d.Dst[0:]), binary.BigEndian.Uint64(d.Dst[8:])
+	switch {
+	case s0 != d0:
+		srcIsLo = s0 < d0
+	case s1 != d1:
+		srcIsLo = s1 < d1
+	default:
+		srcIsLo = d.SrcPort <= d.DstPort
 	}
-	k.vlan, k.proto, k.ipv, k.tunnel = d.VLANID, d.Protocol, d.IPVersion, d.TunnelID
+	lp, hp := d.SrcPort, d.DstPort
+	if srcIsLo {
+		k.lo0, k.lo1, k.hi0, k.hi1 = s0, s1, d0, d1
+	} else {
+		k.lo0, k.lo1, k.hi0, k.hi1 = d0, d1, s0, s1
+		lp, hp = hp, lp
+	}
+	k.meta = uint64(lp)<<48 | uint64(hp)<<32 | uint64(d.VLANID)<<16 | uint64(d.Protocol)<<8 |
+		uint64(d.IPVersion&0xf)<<4 | uint64(d.TunnelID&0xf)
 	return k, srcIsLo
 }
 
 func (k *Key) addr(lo bool) netip.Addr {
-	a := &k.hi
+	a0, a1 := k.hi0, k.hi1
 	if lo {
-		a = &k.lo
+		a0, a1 = k.lo0, k.lo1
 	}
-	if k.ipv == 4 {
-		return netip.AddrFrom4([4]byte(a[:4]))
+	if k.ipv() == 4 {
+		var b [4]byte
+		binary.BigEndian.PutUint32(b[:], uint32(a0>>32))
+		return netip.AddrFrom4(b)
 	}
-	return netip.AddrFrom16(*a)
+	var b [16]byte
+	binary.BigEndian.PutUint64(b[0:], a0)
+	binary.BigEndian.PutUint64(b[8:], a1)
+	return netip.AddrFrom16(b)
 }
 
 // Hash returns a 64-bit hash of the key, the same for both directions.
-// Every field goes through its own multiply-fold step, so ports never
-// cancel address bits (clients of one subnet on ephemeral ports).
+// Every word goes through its own multiply-fold step, so ports never cancel
+// address bits (clients of one subnet on ephemeral ports).
 func (k *Key) Hash() uint64 {
 	const m = 0x9e3779b97f4a7c15
 	mix := func(h, v uint64) uint64 {
 		hi, lo := bits.Mul64(h^v, m)
 		return hi ^ lo
 	}
-	h := mix(m, uint64(k.proto)<<56|uint64(k.ipv)<<48|uint64(k.tunnel)<<40|uint64(k.vlan)<<24|uint64(k.loPort)<<16|uint64(k.hiPort))
-	h = mix(h, binary.LittleEndian.Uint64(k.lo[0:]))
-	h = mix(h, binary.LittleEndian.Uint64(k.hi[0:]))
-	if k.ipv == 6 {
-		h = mix(h, binary.LittleEndian.Uint64(k.lo[8:]))
-		h = mix(h, binary.LittleEndian.Uint64(k.hi[8:]))
+	h := mix(m, k.meta)
+	h = mix(h, k.lo0)
+	h = mix(h, k.hi0)
+	if k.lo1|k.hi1 != 0 {
+		h = mix(h, k.lo1)
+		h = mix(h, k.hi1)
 	}
 	return h
 }
@@ -67,17 +89,22 @@ func (k *Key) Hash() uint64 {
 // (spec §2.3). It is kept for compatibility tooling; nfmeter's own output
 // does not depend on it.
 func (k *Key) NFStreamHash() uint32 {
-	a := func(ip *[16]byte) uint32 {
-		if k.ipv == 4 {
-			return binary.LittleEndian.Uint32(ip[0:])
+	le := func(v uint32) uint32 { return bits.ReverseBytes32(v) } // bytes as a little-endian word
+	a := func(w0, w1 uint64) uint32 {
+		if k.ipv() == 4 {
+			return le(uint32(w0 >> 32))
 		}
-		return binary.LittleEndian.Uint32(ip[8:]) + binary.LittleEndian.Uint32(ip[12:])
+		return le(uint32(w1>>32)) + le(uint32(w1))
 	}
-	return uint32(k.proto) + uint32(k.vlan) + a(&k.lo) + a(&k.hi) + uint32(k.loPort) + uint32(k.hiPort) + uint32(k.tunnel)
+	return uint32(k.proto()) + uint32(k.vlan()) + a(k.lo0, k.lo1) + a(k.hi0, k.hi1) +
+		uint32(k.loPort()) + uint32(k.hiPort()) + uint32(k.tunnel())
 }
 
-// Src returns the lo endpoint of the key.
-func (k Key) Lo() netip.AddrPort { return netip.AddrPortFrom(k.addr(true), k.loPort) }
+// Lo returns the endpoint that sorts first.
+func (k Key) Lo() netip.AddrPort { return netip.AddrPortFrom(k.addr(true), k.loPort()) }
 
-// Hi returns the hi endpoint of the key.
-func (k Key) Hi() netip.AddrPort { return netip.AddrPortFrom(k.addr(false), k.hiPort) }
+// Hi returns the endpoint that sorts last.
+func (k Key) Hi() netip.AddrPort { return netip.AddrPortFrom(k.addr(false), k.hiPort()) }
+
+// Protocol returns the IP protocol number.
+func (k Key) Protocol() uint8 { return k.proto() }

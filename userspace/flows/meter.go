@@ -58,9 +58,9 @@ type keyedPacket struct {
 	srcIsLo bool
 }
 
-func (kp *keyedPacket) set(d *Decoded, t uint64) {
-	kp.d = *d
-	kp.k, kp.srcIsLo = keyOf(d)
+// keyed computes the key and hash of kp.d, decoded in place.
+func (kp *keyedPacket) keyed(t uint64) {
+	kp.k, kp.srcIsLo = keyOf(&kp.d)
 	kp.h = kp.k.Hash()
 	kp.t = t
 }
@@ -79,7 +79,15 @@ func (m *meter) prefetch(kps []keyedPacket) {
 		if f := slots[kps[i].h&mask].f; f != nil {
 			// Every cache line of the key and the counters (the object
 			// is not line-aligned).
-			sink += uint64(f.key.lo[0]+f.key.tunnel) + f.Bidirectional.Bytes + f.Dst2Src.FirstSeenMs + f.Dst2Src.Bytes
+			sink += f.key.lo0 + f.key.meta + f.Bidirectional.Bytes + f.Dst2Src.FirstSeenMs + f.Dst2Src.Bytes
+		}
+	}
+	if m.stats {
+		for i := range kps {
+			if f := slots[kps[i].h&mask].f; f != nil && f.Stats != nil {
+				st := f.Stats
+				sink += st.Bi.Syn + st.Bi.Fin + st.S2D.Syn + st.S2D.Fin + st.D2S.Syn + st.D2S.Fin
+			}
 		}
 	}
 	m.sink += sink
@@ -167,14 +175,7 @@ func (m *meter) create(d *Decoded, k *Key, h uint64, srcIsLo bool, t uint64, fra
 		f.Stats.S2D.addFlags(d.Flags)
 	}
 	if m.splt > 0 {
-		s := &SPLT{
-			Direction: make([]int8, m.splt),
-			PS:        make([]int32, m.splt),
-			PIATms:    make([]int64, m.splt),
-		}
-		for i := range m.splt {
-			s.Direction[i], s.PS[i], s.PIATms[i] = -1, -1, -1
-		}
+		s := newSPLT(m.splt)
 		s.Direction[0], s.PS[0], s.PIATms[0] = 0, int32(size), 0
 		f.SPLT = s
 	}

@@ -131,7 +131,6 @@ func (s *Streamer) runParallel(ctx context.Context, m *meter) error {
 			defer close(out[w])
 			fs := newFilters(&s.opts)
 			tunnels := s.opts.DecodeTunnels
-			var d Decoded
 			for b := range in[w] {
 				for i := range b.recs {
 					r := &b.recs[i]
@@ -149,11 +148,11 @@ func (s *Streamer) runParallel(ctx context.Context, m *meter) error {
 							continue
 						}
 					}
-					if !Decode(&d, data, r.dlt, r.wireLen, tunnels) {
+					if !Decode(&b.kp[i].d, data, r.dlt, r.wireLen, tunnels) {
 						r.state = 1
 						continue
 					}
-					b.kp[i].set(&d, r.timeMs)
+					b.kp[i].keyed(r.timeMs)
 				}
 				select {
 				case out[w] <- b:

@@ -139,7 +139,6 @@ func (s *Streamer) runSerial(ctx context.Context, m *meter) error {
 		done = ctx.Done()
 		loc  localCounters
 		run  = make([]keyedPacket, serialRun)
-		d    Decoded
 	)
 	defer loc.publish(&s.counters)
 	select {
@@ -192,11 +191,11 @@ func (s *Streamer) runSerial(ctx context.Context, m *meter) error {
 					continue
 				}
 			}
-			if !Decode(&d, p.Data, p.LinkType, p.WireLen, tunnels) {
+			if !Decode(&run[n].d, p.Data, p.LinkType, p.WireLen, tunnels) {
 				loc.ignored++
 				continue
 			}
-			run[n].set(&d, p.TimeMs())
+			run[n].keyed(p.TimeMs())
 			n++
 		}
 		if runLen == 1 {

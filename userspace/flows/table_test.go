@@ -17,8 +17,7 @@ func TestTableInsertRemove(t *testing.T) {
 	tb := newTable(0)
 	var fs []*Flow
 	for i := range 5000 {
-		var k Key
-		k.lo[0], k.lo[1], k.loPort, k.ipv = byte(i), byte(i>>8), uint16(i), 4
+		k := Key{lo0: uint64(i) << 32, meta: uint64(i)<<48 | 4<<4}
 		f := &Flow{key: k}
 		f.hash = k.Hash() & 0xff // force collisions and long probe runs
 		tb.insert(f)
@@ -55,11 +54,9 @@ func TestKeyHashSpreads(t *testing.T) {
 	n := 0
 	for a := range 256 {
 		for port := 32768; port < 33268; port++ {
-			var k Key
-			k.ipv, k.proto = 4, 6
-			k.lo = [16]byte{10, 0, byte(a), byte(port)}
-			k.hi = [16]byte{93, 184, 216, 34}
-			k.loPort, k.hiPort = uint16(port), 443
+			d := Decoded{SrcPort: uint16(port), DstPort: 443, Protocol: 6, IPVersion: 4,
+				Src: [16]byte{10, 0, byte(a), byte(port)}, Dst: [16]byte{93, 184, 216, 34}}
+			k, _ := keyOf(&d)
 			seen[k.Hash()] = true
 			n++
 		}
