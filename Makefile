@@ -9,7 +9,7 @@ FUZZTIME ?= 30s
 BENCH_PACKETS ?= 5000000
 
 # System packages the build and the tests need (Debian 12 / Ubuntu names).
-APT_PACKAGES := build-essential pkg-config libpcap-dev tcpdump
+APT_PACKAGES := build-essential pkg-config libpcap-dev libndpi-dev tcpdump
 
 .DEFAULT_GOAL := help
 

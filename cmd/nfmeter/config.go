@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/nfmeter/nfmeter/userspace/flows"
+	"github.com/nfmeter/nfmeter/userspace/ndpi"
 )
 
 // config is every command-line setting. Flags are NFStream's parameter
@@ -33,6 +34,7 @@ type config struct {
 	progress           string
 	quiet              bool
 	cpuProfile         string
+	ndpiRawLabels      bool
 }
 
 type listFlag struct{ v *[]string }
@@ -73,7 +75,8 @@ func newFlagSet(cfg *config, stderr io.Writer) *flag.FlagSet {
 	fs.Int64Var(&cfg.idleTimeout, "idle-timeout", 120, "idle timeout in `seconds`")
 	fs.Int64Var(&cfg.activeTimeout, "active-timeout", 1800, "active timeout in `seconds`")
 	fs.Int64Var(&cfg.accountingMode, "accounting-mode", 0, "size counted: 0 wire length, 1 IP, 2 transport, 3 payload")
-	fs.Int64Var(&cfg.nDissections, "n-dissections", 0, "packets per flow given to nDPI (0 to 255; nDPI is not built in yet, so only 0)")
+	fs.Int64Var(&cfg.nDissections, "n-dissections", 20, "packets per flow given to nDPI for application labels (0 to 255; 0 disables nDPI)")
+	fs.BoolVar(&cfg.ndpiRawLabels, "ndpi-raw-labels", false, "report nDPI 4.2's own labels and confidence numbers instead of NFStream-compatible ones")
 	fs.BoolVar(&cfg.statistical, "statistical-analysis", false, "add the 48 post-mortem statistics")
 	fs.Int64Var(&cfg.splt, "splt-analysis", 0, "record direction, size and gap of the first `N` packets (0 to 65535)")
 	fs.Int64Var(&cfg.nMeters, "n-meters", 0, "parallel workers (0: one per CPU); output is identical for every value")
@@ -150,8 +153,8 @@ func parseArgs(args []string, stderr io.Writer) (*config, error) {
 			return nil, usagef("invalid %s %d: accepted values are %s", r.flag, r.v, r.accepted)
 		}
 	}
-	if cfg.nDissections > 0 {
-		return nil, usagef("invalid --n-dissections %d: nDPI dissection is not built into this nfmeter yet; use --n-dissections 0", cfg.nDissections)
+	if cfg.nDissections > 0 && !ndpi.Available() {
+		return nil, usagef("invalid --n-dissections %d: this nfmeter was built without nDPI (cgo and libndpi); use --n-dissections 0", cfg.nDissections)
 	}
 	switch cfg.progress {
 	case "auto", "always", "never":
@@ -178,6 +181,9 @@ func (c *config) options() flows.Options {
 	o.SPLTAnalysis = int(c.splt)
 	o.NMeters = int(c.nMeters)
 	o.MaxNFlows = uint64(c.maxNFlows)
+	if o.NDissections > 0 {
+		o.NewDissector = ndpi.NewDissector(ndpi.Options{NDissections: o.NDissections, RawLabels: c.ndpiRawLabels})
+	}
 	return o
 }
 

@@ -147,6 +147,7 @@ type Flow struct {
 	// next/prev link the table's creation order.
 	next, prev *Flow
 	hash       uint64
+	dpi        DissectorFlow // until classification is complete
 }
 
 // AppInfo is the nDPI classification of a flow.

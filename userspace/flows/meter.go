@@ -23,6 +23,45 @@ type meter struct {
 
 	processed uint64
 	sink      uint64 // keeps prefetch loads alive
+
+	dpi Dissector // nil when n_dissections is 0
+}
+
+// dissect gives a packet to the flow's classifier and collects the result
+// as soon as no more packets are needed, freeing nDPI's memory early (the
+// fields cannot change after that, NFStream copies the same ones at expiry).
+func (m *meter) dissect(f *Flow, d *Decoded, t uint64, frame []byte) {
+	if f.dpi == nil {
+		return
+	}
+	if end := int(d.L3Off) + int(d.L3Len); d.L3Off >= 0 && end <= len(frame) {
+		f.dpi.Packet(frame[d.L3Off:end], t)
+	} else {
+		f.dpi.Packet(nil, t)
+	}
+	if f.dpi.Done() {
+		m.classify(f)
+	}
+}
+
+func (m *meter) classify(f *Flow) {
+	if f.dpi == nil {
+		return
+	}
+	info := f.dpi.Finish()
+	f.App = &info
+	f.dpi = nil
+}
+
+// release frees the classifier state of flows that were never emitted
+// (max_nflows, consumer gone).
+func (m *meter) release() {
+	for f := m.table.head; f != nil; f = f.next {
+		if f.dpi != nil {
+			f.dpi.Free()
+			f.dpi = nil
+		}
+	}
 }
 
 const idleScanMaxEmit = 1000
@@ -138,6 +177,9 @@ func (m *meter) consume(kp *keyedPacket, t uint64, frame []byte) {
 		dir = 1
 	}
 	delta := m.update(f, d, t, dir)
+	if f.dpi != nil {
+		m.dissect(f, d, t, frame)
+	}
 	if len(m.plugins) > 0 {
 		m.fillPacket(f, d, t, delta, dir, frame)
 		for _, p := range m.plugins {
@@ -178,6 +220,10 @@ func (m *meter) create(d *Decoded, k *Key, h uint64, srcIsLo bool, t uint64, fra
 		s := newSPLT(m.splt)
 		s.Direction[0], s.PS[0], s.PIATms[0] = 0, int32(size), 0
 		f.SPLT = s
+	}
+	if m.dpi != nil {
+		f.dpi = m.dpi.NewFlow()
+		m.dissect(f, d, t, frame)
 	}
 	if len(m.plugins) > 0 {
 		m.fillPacket(f, d, t, 0, 0, frame)
@@ -292,18 +338,23 @@ func (m *meter) idleScan() {
 func (m *meter) flush() {
 	f := m.table.head
 	m.table = newTable(0)
-	for f != nil && !m.stopped {
+	for f != nil {
 		next := f.next
 		f.next, f.prev = nil, nil
-		m.emitFlow(f)
+		m.emitFlow(f) // frees the classifier state once stopped
 		f = next
 	}
 }
 
 func (m *meter) emitFlow(f *Flow) {
 	if m.stopped {
+		if f.dpi != nil {
+			f.dpi.Free()
+			f.dpi = nil
+		}
 		return
 	}
+	m.classify(f)
 	for _, p := range m.plugins {
 		p.OnExpire(f)
 	}

@@ -40,6 +40,29 @@ type Options struct {
 	MaxNFlows           uint64         // stop after this many flows; 0 is unlimited (max_nflows)
 	Plugins             []Plugin       // user plugins, run in order (udps)
 	Logger              *slog.Logger   // nil discards logs
+	// NewDissector creates the application classifier (nDPI) of one
+	// iteration; required when NDissections > 0. See userspace/ndpi.
+	NewDissector func() (Dissector, error)
+}
+
+// Dissector classifies flows (NFStream's nDPI integration). It is used by
+// one goroutine at a time.
+type Dissector interface {
+	NewFlow() DissectorFlow
+	Close() error
+}
+
+// DissectorFlow is one flow's classifier state.
+type DissectorFlow interface {
+	// Packet gives the flow's next packet: its bytes from the IP header and
+	// its clamped time.
+	Packet(l3 []byte, timeMs uint64)
+	// Done reports that no more packets are needed.
+	Done() bool
+	// Finish completes the classification and releases the state.
+	Finish() AppInfo
+	// Free releases the state without classifying.
+	Free()
 }
 
 // DefaultOptions returns NFStream 6.5.4's defaults.

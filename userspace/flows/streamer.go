@@ -48,8 +48,8 @@ func NewStreamer(src Source, opts Options) (*Streamer, error) {
 	if err := opts.Validate(); err != nil {
 		return nil, err
 	}
-	if opts.NDissections > 0 {
-		return nil, &ParamError{"n_dissections", opts.NDissections, "0 (nDPI dissection is not available in this build yet)"}
+	if opts.NDissections > 0 && opts.NewDissector == nil {
+		return nil, &ParamError{"n_dissections", opts.NDissections, "0 unless a dissector (nDPI) is configured"}
 	}
 	return &Streamer{src: src, opts: opts}, nil
 }
@@ -84,6 +84,15 @@ func (s *Streamer) Flows(ctx context.Context) iter.Seq2[*Flow, error] {
 			return true
 		}
 		m := newMeter(&s.opts, emit)
+		if s.opts.NDissections > 0 {
+			d, err := s.opts.NewDissector()
+			if err != nil {
+				yield(nil, err)
+				return
+			}
+			m.dpi = d
+			defer d.Close()
+		}
 		var err error
 		if s.opts.meters() > 1 {
 			err = s.runParallel(ctx, m)
@@ -93,6 +102,7 @@ func (s *Streamer) Flows(ctx context.Context) iter.Seq2[*Flow, error] {
 		if !m.stopped {
 			m.flush()
 		}
+		m.release()
 		if err != nil && !stopped {
 			yield(nil, err)
 		}
@@ -147,8 +157,8 @@ func (s *Streamer) runSerial(ctx context.Context, m *meter) error {
 	default:
 	}
 	runLen := serialRun
-	if len(s.opts.Plugins) > 0 {
-		runLen = 1
+	if len(s.opts.Plugins) > 0 || s.opts.NDissections > 0 {
+		runLen = 1 // they need the frame of each packet
 	}
 	tunnels := s.opts.DecodeTunnels
 	lastDLT := -1
