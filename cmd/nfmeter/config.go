@@ -35,6 +35,7 @@ type config struct {
 	quiet              bool
 	cpuProfile         string
 	ndpiRawLabels      bool
+	ndpiShards         int64
 }
 
 type listFlag struct{ v *[]string }
@@ -76,6 +77,7 @@ func newFlagSet(cfg *config, stderr io.Writer) *flag.FlagSet {
 	fs.Int64Var(&cfg.activeTimeout, "active-timeout", 1800, "active timeout in `seconds`")
 	fs.Int64Var(&cfg.accountingMode, "accounting-mode", 0, "size counted: 0 wire length, 1 IP, 2 transport, 3 payload")
 	fs.Int64Var(&cfg.nDissections, "n-dissections", 20, "packets per flow given to nDPI for application labels (0 to 255; 0 disables nDPI)")
+	fs.Int64Var(&cfg.ndpiShards, "ndpi-shards", 1, "nDPI modules flows are spread over by hash, each on its own goroutine when --n-meters > 1 (labels depend on this number, never on --n-meters; 1 is NFStream's behaviour)")
 	fs.BoolVar(&cfg.ndpiRawLabels, "ndpi-raw-labels", false, "report nDPI 4.2's own labels and confidence numbers instead of NFStream-compatible ones")
 	fs.BoolVar(&cfg.statistical, "statistical-analysis", false, "add the 48 post-mortem statistics")
 	fs.Int64Var(&cfg.splt, "splt-analysis", 0, "record direction, size and gap of the first `N` packets (0 to 65535)")
@@ -145,6 +147,7 @@ func parseArgs(args []string, stderr io.Writer) (*config, error) {
 		{"--n-dissections", cfg.nDissections, 0, 255, "0 to 255"},
 		{"--splt-analysis", cfg.splt, 0, 65535, "0 to 65535"},
 		{"--n-meters", cfg.nMeters, 0, 1024, "0 (auto) to 1024"},
+		{"--ndpi-shards", cfg.ndpiShards, 1, 64, "1 to 64"},
 		{"--max-nflows", cfg.maxNFlows, 0, 1<<63 - 1, "integers >= 0"},
 		{"--flows-per-file", cfg.flowsPerFile, 0, 1<<63 - 1, "integers >= 0"},
 		{"--rotate-files", cfg.rotateFiles, 0, 1<<63 - 1, "integers >= 0"},
@@ -183,6 +186,7 @@ func (c *config) options() flows.Options {
 	o.MaxNFlows = uint64(c.maxNFlows)
 	if o.NDissections > 0 {
 		o.NewDissector = ndpi.NewDissector(ndpi.Options{NDissections: o.NDissections, RawLabels: c.ndpiRawLabels})
+		o.DissectorShards = int(c.ndpiShards)
 	}
 	return o
 }

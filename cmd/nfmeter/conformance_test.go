@@ -298,6 +298,12 @@ func TestDissectionSameForEveryMeterCount(t *testing.T) {
 				t.Errorf("%s: --n-meters %s differs from 1: %s", name, n, firstDiff(got, one))
 			}
 		}
+		// Several nDPI shards: the labels may differ from one shard, but
+		// not between meter counts.
+		sharded := mustRun(t, "--pcap", pcap, "--n-meters", "1", "--ndpi-shards", "3")
+		if got := mustRun(t, "--pcap", pcap, "--n-meters", "4", "--ndpi-shards", "3"); got != sharded {
+			t.Errorf("%s: --ndpi-shards 3: --n-meters 4 differs from 1: %s", name, firstDiff(got, sharded))
+		}
 	}
 }
 

@@ -24,43 +24,17 @@ type meter struct {
 	processed uint64
 	sink      uint64 // keeps prefetch loads alive
 
-	dpi Dissector // nil when n_dissections is 0
-}
-
-// dissect gives a packet to the flow's classifier and collects the result
-// as soon as no more packets are needed, freeing nDPI's memory early (the
-// fields cannot change after that, NFStream copies the same ones at expiry).
-func (m *meter) dissect(f *Flow, d *Decoded, t uint64, frame []byte) {
-	if f.dpi == nil {
-		return
-	}
-	if end := int(d.L3Off) + int(d.L3Len); d.L3Off >= 0 && end <= len(frame) {
-		f.dpi.Packet(frame[d.L3Off:end], t)
-	} else {
-		f.dpi.Packet(nil, t)
-	}
-	if f.dpi.Done() {
-		m.classify(f)
-	}
-}
-
-func (m *meter) classify(f *Flow) {
-	if f.dpi == nil {
-		return
-	}
-	info := f.dpi.Finish()
-	f.App = &info
-	f.dpi = nil
+	dis *dissectors // nil when n_dissections is 0
 }
 
 // release frees the classifier state of flows that were never emitted
 // (max_nflows, consumer gone).
 func (m *meter) release() {
+	if m.dis == nil {
+		return
+	}
 	for f := m.table.head; f != nil; f = f.next {
-		if f.dpi != nil {
-			f.dpi.Free()
-			f.dpi = nil
-		}
+		m.dis.free(f)
 	}
 }
 
@@ -178,7 +152,7 @@ func (m *meter) consume(kp *keyedPacket, t uint64, frame []byte) {
 	}
 	delta := m.update(f, d, t, dir)
 	if f.dpi != nil {
-		m.dissect(f, d, t, frame)
+		m.dis.packet(f, d, t, frame)
 	}
 	if len(m.plugins) > 0 {
 		m.fillPacket(f, d, t, delta, dir, frame)
@@ -221,9 +195,9 @@ func (m *meter) create(d *Decoded, k *Key, h uint64, srcIsLo bool, t uint64, fra
 		s.Direction[0], s.PS[0], s.PIATms[0] = 0, int32(size), 0
 		f.SPLT = s
 	}
-	if m.dpi != nil {
-		f.dpi = m.dpi.NewFlow()
-		m.dissect(f, d, t, frame)
+	if m.dis != nil {
+		m.dis.newFlow(f)
+		m.dis.packet(f, d, t, frame)
 	}
 	if len(m.plugins) > 0 {
 		m.fillPacket(f, d, t, 0, 0, frame)
@@ -348,13 +322,33 @@ func (m *meter) flush() {
 
 func (m *meter) emitFlow(f *Flow) {
 	if m.stopped {
-		if f.dpi != nil {
-			f.dpi.Free()
-			f.dpi = nil
+		if m.dis != nil {
+			m.dis.free(f)
 		}
 		return
 	}
-	m.classify(f)
+	if m.dis != nil {
+		m.dis.finish(f)
+		if m.dis.async {
+			return // delivered by deliverReady once classified
+		}
+	}
+	m.deliver(f)
+}
+
+// deliverReady passes on the flows whose classification is complete (all
+// of them, waiting, when wait is set).
+func (m *meter) deliverReady(wait bool) {
+	if m.dis != nil && m.dis.async {
+		m.dis.ready(wait, m.deliver)
+	}
+}
+
+// deliver runs the plugins' OnExpire and hands f to the consumer.
+func (m *meter) deliver(f *Flow) {
+	if m.stopped {
+		return
+	}
 	for _, p := range m.plugins {
 		p.OnExpire(f)
 	}

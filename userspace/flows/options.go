@@ -43,6 +43,11 @@ type Options struct {
 	// NewDissector creates the application classifier (nDPI) of one
 	// iteration; required when NDissections > 0. See userspace/ndpi.
 	NewDissector func() (Dissector, error)
+	// DissectorShards is the number of dissectors (nDPI modules) flows are
+	// spread over by hash; with NMeters > 1 each runs on its own goroutine.
+	// Labels depend on this number (nDPI caches are per module) but not on
+	// NMeters. 0 means 1, which is what NFStream's single meter does.
+	DissectorShards int
 }
 
 // Dissector classifies flows (NFStream's nDPI integration). It is used by
@@ -52,7 +57,9 @@ type Dissector interface {
 	Close() error
 }
 
-// DissectorFlow is one flow's classifier state.
+// DissectorFlow is one flow's classifier state. NewFlow may be called while
+// other flows of the same Dissector are being classified on another
+// goroutine.
 type DissectorFlow interface {
 	// Packet gives the flow's next packet: its bytes from the IP header and
 	// its clamped time.

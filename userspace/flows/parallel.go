@@ -194,6 +194,10 @@ func (s *Streamer) runParallel(ctx context.Context, m *meter) error {
 		c.PacketsIgnored.Add(ignored)
 		c.PacketsFiltered.Add(filtered)
 		c.RecordsLost.Add(b.lost)
+		if m.dis != nil && m.dis.async {
+			m.dis.handOver()
+			m.deliverReady(false)
+		}
 		err := b.err
 		free <- b
 		if err == io.EOF {

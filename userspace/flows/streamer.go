@@ -85,13 +85,20 @@ func (s *Streamer) Flows(ctx context.Context) iter.Seq2[*Flow, error] {
 		}
 		m := newMeter(&s.opts, emit)
 		if s.opts.NDissections > 0 {
-			d, err := s.opts.NewDissector()
-			if err != nil {
-				yield(nil, err)
-				return
+			var ds []Dissector
+			for range max(s.opts.DissectorShards, 1) {
+				d, err := s.opts.NewDissector()
+				if err != nil {
+					for _, d := range ds {
+						d.Close()
+					}
+					yield(nil, err)
+					return
+				}
+				ds = append(ds, d)
 			}
-			m.dpi = d
-			defer d.Close()
+			async := s.opts.meters() > 1 && len(s.opts.Plugins) == 0
+			m.dis = newDissectors(ds, s.opts.NDissections, async)
 		}
 		var err error
 		if s.opts.meters() > 1 {
@@ -102,7 +109,13 @@ func (s *Streamer) Flows(ctx context.Context) iter.Seq2[*Flow, error] {
 		if !m.stopped {
 			m.flush()
 		}
+		m.deliverReady(true)
 		m.release()
+		if m.dis != nil {
+			if cerr := m.dis.close(); err == nil {
+				err = cerr
+			}
+		}
 		if err != nil && !stopped {
 			yield(nil, err)
 		}
