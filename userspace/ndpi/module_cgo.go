@@ -4,7 +4,10 @@ package ndpi
 
 /*
 #include <stdlib.h>
+#include <malloc.h>
 #include "shim.h"
+
+static size_t nfm_c_heap(void) { struct mallinfo2 mi = mallinfo2(); return mi.uordblks + mi.hblkhd; }
 */
 import "C"
 
@@ -124,3 +127,7 @@ func (fl *Flow) Free() {
 		fl.f = nil
 	}
 }
+
+// cHeapInUse returns the bytes the C allocator has handed out (glibc
+// mallinfo2): nDPI's memory, for the leak tests.
+func cHeapInUse() uint64 { return uint64(C.nfm_c_heap()) }
