@@ -166,16 +166,12 @@ var appCols = []string{"application_name", "application_category_name", "applica
 	"user_agent", "content_type"}
 
 // appFloors are the shares of flows whose application columns must agree
-// with NFStream's (nDPI 4.7-dev) while nfmeter links Debian's nDPI 4.2.
-// Issue 3 asks 99% for the last five; requested_server_name,
-// client_fingerprint and user_agent are held at the level reached so far
-// (regression floors): 108 of their misses are the QUIC flows of
-// quic_frags_ch_out_of_order_same_packet_craziness.pcapng, whose
-// ClientHello nDPI 4.2 cannot reassemble (docs/CONFORMANCE.md).
+// with NFStream's (nDPI 4.7-dev) while nfmeter links Debian's nDPI 4.2
+// (issue 3). docs/CONFORMANCE.md lists the remaining differences.
 var appFloors = map[string]float64{
 	"application_name": 0.96, "master_protocol": 0.99, "application_category_name": 0.93,
-	"application_confidence": 0.97, "application_is_guessed": 0.97, "requested_server_name": 0.968,
-	"client_fingerprint": 0.976, "server_fingerprint": 0.99, "user_agent": 0.975, "content_type": 0.99,
+	"application_confidence": 0.97, "application_is_guessed": 0.97, "requested_server_name": 0.99,
+	"client_fingerprint": 0.99, "server_fingerprint": 0.99, "user_agent": 0.99, "content_type": 0.99,
 }
 
 // appAgreement counts per-column agreement of the application columns.

@@ -13,9 +13,11 @@ import "C"
 
 import (
 	"fmt"
+	"strings"
 	"unsafe"
 
 	"github.com/nfmeter/nfmeter/userspace/flows"
+	"github.com/nfmeter/nfmeter/userspace/quic"
 )
 
 // Module is one nDPI detection module and the flows classified with it.
@@ -32,6 +34,7 @@ type Flow struct {
 	f  unsafe.Pointer
 	st C.nfm_state
 	k  uint32
+	q  *quic.Assembler // QUIC ClientHello reassembly (nDPI 4.2 lacks it)
 }
 
 // New creates a detection module with every protocol enabled, as NFStream
@@ -78,7 +81,13 @@ func (md *Module) NewFlow() *Flow {
 func (fl *Flow) Packet(l3 []byte, timeMs uint64) {
 	md := fl.md
 	fl.k++
-	if fl.st.done != 0 || fl.f == nil || len(l3) == 0 || fl.k > uint32(md.opts.NDissections) {
+	if fl.f == nil || len(l3) == 0 || fl.k > uint32(md.opts.NDissections) {
+		return
+	}
+	if !md.opts.RawLabels {
+		fl.quicPacket(l3)
+	}
+	if fl.st.done != 0 {
 		return
 	}
 	C.nfm_packet(md.m, fl.f, &fl.st, (*C.uint8_t)(unsafe.Pointer(&l3[0])), C.uint16_t(len(l3)),
@@ -86,7 +95,65 @@ func (fl *Flow) Packet(l3 []byte, timeMs uint64) {
 }
 
 // Done reports whether detection is complete (no more packets needed).
-func (fl *Flow) Done() bool { return fl.st.done != 0 }
+func (fl *Flow) Done() bool { return fl.st.done != 0 && (fl.q == nil || !fl.q.Pending()) }
+
+// quicPacket feeds UDP payloads to the QUIC ClientHello reassembly.
+func (fl *Flow) quicPacket(l3 []byte) {
+	var udp []byte
+	switch l3[0] >> 4 {
+	case 4:
+		if ihl := int(l3[0]&0x0f) * 4; len(l3) >= ihl+8 && l3[9] == 17 {
+			udp = l3[ihl:]
+		}
+	case 6:
+		if len(l3) >= 48 && l3[6] == 17 {
+			udp = l3[40:]
+		}
+	}
+	if len(udp) < 9 {
+		return
+	}
+	payload := udp[8:]
+	if fl.q == nil {
+		// Only long-header packets can start the reassembly.
+		if payload[0]&0xc0 != 0xc0 {
+			return
+		}
+		fl.q = &quic.Assembler{}
+	}
+	if fl.q.ClientHello() == nil {
+		fl.q.AddDatagram(payload)
+	}
+}
+
+// quicFill completes a QUIC flow's fields from the reassembled ClientHello
+// when nDPI 4.2 could not read it (server name, JA3, user agent and the
+// application the server name maps to).
+func (fl *Flow) quicFill(info *flows.AppInfo) {
+	if fl.q == nil || info.RequestedServerName != "" || !(info.Name == "QUIC" || strings.HasPrefix(info.Name, "QUIC.")) {
+		return
+	}
+	ch := fl.q.ClientHello()
+	if ch == nil {
+		return
+	}
+	h, err := quic.ParseClientHello(ch)
+	if err != nil || h.ServerName == "" {
+		return
+	}
+	host := C.CString(h.ServerName)
+	defer C.free(unsafe.Pointer(host))
+	var out C.nfm_info
+	C.nfm_host_label(fl.md.m, C.uint16_t(quicProtocolID), host, &out)
+	info.Name = C.GoString(&out.name[0])
+	info.CategoryName = C.GoString(&out.category[0])
+	info.RequestedServerName = validUTF8(h.ServerName)
+	info.ClientFingerprint = h.JA3
+	info.UserAgent = validUTF8(h.UserAgent)
+}
+
+// quicProtocolID is nDPI's NDPI_PROTOCOL_QUIC.
+const quicProtocolID = 188
 
 // Finish gives up on detection if NFStream would, copies the fields out
 // and frees the flow's nDPI memory.
@@ -100,7 +167,6 @@ func (fl *Flow) Finish() flows.AppInfo {
 		compat = 0
 	}
 	C.nfm_finish(md.m, fl.f, &fl.st, compat, &md.info)
-	fl.Free()
 	in := &md.info
 	info := flows.AppInfo{
 		Name:                validUTF8(C.GoString(&in.name[0])),
@@ -114,9 +180,11 @@ func (fl *Flow) Finish() flows.AppInfo {
 		ContentType:         validUTF8(C.GoString(&in.content_type[0])),
 	}
 	if !md.opts.RawLabels {
+		fl.quicFill(&info)
 		info.Name = compatName(info.Name)
 		info.Confidence = compatConfidence(info.Confidence)
 	}
+	fl.Free()
 	return info
 }
 

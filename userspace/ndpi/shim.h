@@ -54,4 +54,8 @@ void nfm_packet(void *m, void *f, nfm_state *st, const uint8_t *l3, uint16_t len
 // application protocol.
 void nfm_finish(void *m, void *f, nfm_state *st, int compat, nfm_info *out);
 
+// nfm_host_label sets out's name and category for a flow of protocol
+// master whose server name is host (nDPI's host automata pick the app).
+void nfm_host_label(void *m, uint16_t master, const char *host, nfm_info *out);
+
 #endif

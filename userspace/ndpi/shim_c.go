@@ -197,5 +197,33 @@ void nfm_finish(void *mp, void *fp, nfm_state *st, int compat, nfm_info *out) {
 		nfm_copy(out->user_agent, sizeof(out->user_agent), f->http.user_agent);
 	}
 }
+
+void nfm_host_label(void *mp, uint16_t master, const char *host, nfm_info *out) {
+	struct ndpi_detection_module_struct *m = mp;
+	ndpi_protocol p;
+	memset(&p, 0, sizeof(p));
+	p.master_protocol = master;
+	p.app_protocol = master;
+	ndpi_protocol_match_result r;
+	memset(&r, 0, sizeof(r));
+	int id = ndpi_match_string_subprotocol(m, (char *)host, strlen(host), &r);
+	if (id > 0 && (uint16_t)id != master) {
+		p.app_protocol = (uint16_t)id;
+		p.category = r.protocol_category;
+	}
+	if (p.category == NDPI_PROTOCOL_CATEGORY_UNSPECIFIED) p.category = ndpi_get_proto_category(m, p);
+	out->master = p.master_protocol;
+	out->app = p.app_protocol;
+	out->category_id = p.category;
+	ndpi_protocol2name(m, p, out->name, sizeof(out->name));
+	const char *cat = ndpi_category_get_name(m, p.category);
+	out->category[0] = 0;
+	if (cat != NULL) {
+		size_t n = strlen(cat);
+		if (n > 24) n = 24;
+		memcpy(out->category, cat, n);
+		out->category[n] = 0;
+	}
+}
 */
 import "C"
