@@ -16,6 +16,8 @@ type bench struct {
 	logf func(format string, a ...any)
 	rep  *report
 	bin  string // nfmeter binary, once built
+
+	ndpiReader string // ndpiReader path, once found
 }
 
 // all generates each capture in turn, measures it and deletes it.
@@ -25,8 +27,13 @@ func (b *bench) all(ctx context.Context) error {
 		{name: "A", concurrent: o.concA, meanPackets: float64(o.packets) / float64(o.concA)},
 		{name: "B", concurrent: o.concB},
 	}
-	if !o.skipBinary {
+	if !o.skipBinary || !o.skipNDPI {
 		if err := b.build(ctx); err != nil {
+			return err
+		}
+	}
+	if !o.skipNDPI {
+		if err := b.checkNDPI(ctx); err != nil {
 			return err
 		}
 	}
@@ -46,6 +53,9 @@ func (b *bench) all(ctx context.Context) error {
 				return fmt.Errorf("remove capture: %w", err)
 			}
 		}
+	}
+	if !o.skipNDPI {
+		return b.conformanceMix(ctx)
 	}
 	return nil
 }
@@ -88,6 +98,16 @@ func (b *bench) measure(ctx context.Context, c *capture) error {
 			}
 			mem.capture = c.name
 			b.rep.memory = append(b.rep.memory, mem)
+		}
+	}
+	if runs := o.runs; !o.skipNDPI {
+		if c.name == "B" {
+			runs = o.ndpiRunsB
+		}
+		if runs > 0 {
+			if err := b.measureNDPI(ctx, c.name, c.path, c.summary.Packets, runs); err != nil {
+				return err
+			}
 		}
 	}
 	return nil

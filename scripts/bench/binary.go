@@ -8,7 +8,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"time"
 )
 
 // binaryMode is a command line of the nfmeter binary.
@@ -40,20 +39,15 @@ func (b *bench) build(ctx context.Context) error {
 
 // runBinary meters capture c with the nfmeter binary, writing the CSV into
 // the temporary directory (deleted afterwards), and returns the wall
-// clock, the child's CPU time and its peak RSS.
+// clock, the child's CPU time and its peak RSS (see runChild).
 func (b *bench) runBinary(ctx context.Context, c *capture, extra []string) (sample, error) {
 	out := filepath.Join(b.dir, "flows.csv")
 	defer os.Remove(out)
 	args := append([]string{"--pcap", c.path, "-o", out, "--progress", "never", "--quiet"}, extra...)
-	cmd := exec.CommandContext(ctx, b.bin, args...)
 	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	start := time.Now()
-	err := cmd.Run()
-	wall := time.Since(start)
+	s, err := runChild(ctx, nil, &stderr, b.bin, args...)
 	if err != nil {
 		return sample{}, fmt.Errorf("nfmeter %s: %w: %s", strings.Join(args, " "), err, bytes.TrimSpace(stderr.Bytes()))
 	}
-	ps := cmd.ProcessState
-	return sample{wall: wall, cpu: ps.UserTime() + ps.SystemTime(), rssKiB: maxRSSKiB(ps)}, nil
+	return s, nil
 }

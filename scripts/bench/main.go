@@ -11,6 +11,13 @@
 // naive Go map flow table (in process), the nfmeter binary with and
 // without statistics for --n-meters 1 and 2 (wall clock, CPU time, peak
 // RSS), and the heap bytes per flow of the flow table (in process).
+//
+// Unless -skip-ndpi is given, it then compares metering with nDPI (nfmeter
+// with its default --n-dissections 20, --n-meters 1 and 2) with nDPI's
+// ndpiReader (-i FILE -q) on capture A, on capture B (-ndpi-runs-b runs)
+// and on a conformance mix: the Ethernet captures of the conformance
+// corpus (-conformance-dir) repeated with new addresses per copy until at
+// least -mix-packets packets.
 package main
 
 import (
@@ -41,9 +48,16 @@ type options struct {
 	skipMemory  bool
 	skipBinary  bool
 	skipInProcs bool
+
+	skipNDPI       bool
+	ndpiReader     string
+	conformanceDir string
+	mixPackets     int
+	ndpiRunsB      int
 }
 
 func main() {
+	maybeLaunch()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
@@ -73,6 +87,11 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.BoolVar(&o.skipMemory, "skip-memory", false, "skip the bytes-per-flow measurements")
 	fs.BoolVar(&o.skipBinary, "skip-binary", false, "skip the nfmeter binary measurements")
 	fs.BoolVar(&o.skipInProcs, "skip-inprocess", false, "skip the in-process throughput measurements")
+	fs.BoolVar(&o.skipNDPI, "skip-ndpi", false, "skip the comparison of metering with nDPI against ndpiReader")
+	fs.StringVar(&o.ndpiReader, "ndpi-reader", "ndpiReader", "ndpiReader command (package libndpi-bin)")
+	fs.StringVar(&o.conformanceDir, "conformance-dir", defaultConformanceDir(), "conformance corpus `dir` (its nfstream/pcaps captures make the conformance mix; default $NFMETER_CONFORMANCE_DIR or ../shared/conformance)")
+	fs.IntVar(&o.mixPackets, "mix-packets", 5_000_000, "minimum packets of the conformance mix (whole copies of the corpus)")
+	fs.IntVar(&o.ndpiRunsB, "ndpi-runs-b", 1, "timed runs of the nDPI comparison on capture B (0 skips it; about 100 s per run)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -83,8 +102,19 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 		return nil, errors.New("-packets, -concurrent-a and -concurrent-b must be positive")
 	case o.runs <= 0:
 		return nil, errors.New("-runs must be positive")
+	case o.mixPackets <= 0 || o.ndpiRunsB < 0:
+		return nil, errors.New("-mix-packets must be positive and -ndpi-runs-b not negative")
 	}
 	return o, nil
+}
+
+// defaultConformanceDir is $NFMETER_CONFORMANCE_DIR, or
+// ../shared/conformance (next to the repository root).
+func defaultConformanceDir() string {
+	if dir := os.Getenv("NFMETER_CONFORMANCE_DIR"); dir != "" {
+		return dir
+	}
+	return filepath.Join("..", "shared", "conformance")
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {

@@ -14,6 +14,10 @@ type report struct {
 	captures []*capture
 	results  []*measurement
 	memory   []*memResult
+
+	ndpi        []*measurement // nDPI comparison, in order of measurement
+	mix         *mixCapture
+	ndpiVersion string // of ndpiReader
 }
 
 // Mode names the report refers to.
@@ -96,6 +100,9 @@ func (r *report) markdown() string {
 		r.memoryTable(&b)
 	}
 	r.targetTable(&b)
+	if len(r.ndpi) > 0 {
+		r.ndpiSection(&b)
+	}
 	return b.String()
 }
 

@@ -23,3 +23,9 @@ func processCPU() time.Duration {
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
+
+// killWithParent makes the launcher's command die with the launcher, so
+// that cancelling the bench (which kills the launcher) stops it too.
+func killWithParent() *syscall.SysProcAttr {
+	return &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+}

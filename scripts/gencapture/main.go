@@ -1,9 +1,12 @@
 // Command gencapture writes a synthetic pcap capture with
-// internal/capgen: a large realistic mix for benchmarks, or with -demo the
-// small sample shipped as testdata/demo.pcap.
+// internal/capgen: a large realistic mix for benchmarks, with -demo the
+// small sample shipped as testdata/demo.pcap, or with -conformance-mix the
+// Ethernet captures of a corpus directory repeated (addresses rewritten so
+// that every copy holds new flows) until at least -packets frames.
 //
 //	go run ./scripts/gencapture -o FILE -packets N -concurrent C [-seed S] [-pps R] [-mean-packets M] [-snaplen L]
 //	go run ./scripts/gencapture -demo -o testdata/demo.pcap
+//	go run ./scripts/gencapture -conformance-mix ../shared/conformance/nfstream/pcaps -packets N -o FILE
 package main
 
 import (
@@ -13,6 +16,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"time"
 
 	"github.com/nfmeter/nfmeter/internal/capgen"
 )
@@ -30,6 +34,7 @@ func run(args []string, stderr io.Writer) error {
 	var (
 		out  = fs.String("o", "", "output `file` (\"-\" for stdout)")
 		demo = fs.Bool("demo", false, "write the small demo capture (other flags but -o are ignored)")
+		mix  = fs.String("conformance-mix", "", "write the Ethernet captures of `dir` concatenated and repeated, with new addresses per copy, until at least -packets frames (other flags but -o and -packets are ignored)")
 		cfg  capgen.Config
 	)
 	fs.IntVar(&cfg.Packets, "packets", 1_000_000, "number of packets")
@@ -45,11 +50,19 @@ func run(args []string, stderr io.Writer) error {
 		return err
 	}
 	if *out == "" || fs.NArg() > 0 {
-		return errors.New("usage: gencapture -o FILE [-packets N] [-concurrent C] [-seed S] [-demo]")
+		return errors.New("usage: gencapture -o FILE [-packets N] [-concurrent C] [-seed S] [-demo] [-conformance-mix DIR]")
 	}
 	return write(*out, func(w io.Writer) (string, error) {
 		if *demo {
 			return "demo capture", capgen.WriteDemo(w)
+		}
+		if *mix != "" {
+			c, sum, err := capgen.WriteConformanceMix(w, *mix, cfg.Packets)
+			if err != nil {
+				return "", err
+			}
+			return fmt.Sprintf("%d packets, %d copies of %d packets from %d captures (%d skipped), %.1f MB of frames, spanning %v",
+				sum.Packets, sum.Copies, c.Packets(), len(c.Files), len(c.Skipped), float64(sum.Bytes)/1e6, sum.Span.Round(time.Second)), nil
 		}
 		sum, err := capgen.Generate(w, cfg)
 		return fmt.Sprintf("%d packets, %d flows, %.1f MB of frames", sum.Packets, sum.Flows, float64(sum.Bytes)/1e6), err
