@@ -10,19 +10,14 @@ import (
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/nfmeter/nfmeter/internal/testutil"
 )
 
 // conformanceDir locates the read-only NFStream conformance corpus.
 func conformanceDir(tb testing.TB) string {
 	tb.Helper()
-	dir := os.Getenv("NFMETER_CONFORMANCE_DIR")
-	if dir == "" {
-		dir = filepath.Join("..", "..", "..", "shared", "conformance")
-	}
-	if _, err := os.Stat(filepath.Join(dir, "nfstream", "pcaps")); err != nil {
-		tb.Skipf("conformance corpus not found at %s (set NFMETER_CONFORMANCE_DIR): %v", dir, err)
-	}
-	return dir
+	return testutil.ConformanceDir(tb)
 }
 
 // mustRun runs the command in-process and returns the CSV it wrote ("" when

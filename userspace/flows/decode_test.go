@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/nfmeter/nfmeter/internal/testutil"
+
 	"github.com/nfmeter/nfmeter/pcapreplay"
 	"github.com/nfmeter/nfmeter/userspace/flows"
 	"github.com/nfmeter/nfmeter/userspace/flows/flowstest"
@@ -15,14 +17,7 @@ import (
 
 func conformanceDir(tb testing.TB) string {
 	tb.Helper()
-	dir := os.Getenv("NFMETER_CONFORMANCE_DIR")
-	if dir == "" {
-		dir = filepath.Join("..", "..", "..", "shared", "conformance")
-	}
-	if _, err := os.Stat(filepath.Join(dir, "nfstream", "pcaps")); err != nil {
-		tb.Skipf("conformance corpus not found at %s (set NFMETER_CONFORMANCE_DIR): %v", dir, err)
-	}
-	return dir
+	return testutil.ConformanceDir(tb)
 }
 
 // frames returns up to n frames (copied) and their link types from a capture.

@@ -6,12 +6,12 @@ import (
 	"encoding/binary"
 	"math/big"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/nfmeter/nfmeter/internal/testutil"
 
 	"github.com/nfmeter/nfmeter/pcapreplay"
 	"github.com/nfmeter/nfmeter/userspace/export"
@@ -23,15 +23,7 @@ import (
 // the test when the corpus is absent.
 func dmConformanceCapture(tb testing.TB, name string) string {
 	tb.Helper()
-	dir := os.Getenv("NFMETER_CONFORMANCE_DIR")
-	if dir == "" {
-		dir = filepath.Join("..", "..", "..", "shared", "conformance")
-	}
-	p := filepath.Join(dir, "nfstream", "pcaps", name)
-	if _, err := os.Stat(p); err != nil {
-		tb.Skipf("conformance corpus not found at %s (set NFMETER_CONFORMANCE_DIR): %v", dir, err)
-	}
-	return p
+	return testutil.ConformancePcap(tb, name)
 }
 
 func dmOptions(p flows.Plugin) flows.Options {

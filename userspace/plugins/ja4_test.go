@@ -1,7 +1,6 @@
 package plugins_test
 
 import (
-	"context"
 	"encoding/binary"
 	"os"
 	"path/filepath"
@@ -10,7 +9,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/nfmeter/nfmeter/pcapreplay"
+	"github.com/nfmeter/nfmeter/internal/testutil"
+
 	"github.com/nfmeter/nfmeter/userspace/flows"
 	"github.com/nfmeter/nfmeter/userspace/plugins"
 )
@@ -19,40 +19,16 @@ import (
 // when the corpus is absent.
 func ja4Capture(tb testing.TB, name string) string {
 	tb.Helper()
-	dir := os.Getenv("NFMETER_CONFORMANCE_DIR")
-	if dir == "" {
-		dir = filepath.Join("..", "..", "..", "shared", "conformance")
-	}
-	p := filepath.Join(dir, "nfstream", "pcaps", name)
-	if _, err := os.Stat(p); err != nil {
-		tb.Skipf("conformance corpus not found at %s (set NFMETER_CONFORMANCE_DIR): %v", dir, err)
-	}
-	return p
+	return testutil.ConformancePcap(tb, name)
 }
 
 // ja4Meter meters a capture with n_dissections=0 and the given plugin.
 func ja4Meter(tb testing.TB, path string, pl flows.Plugin) []*flows.Flow {
 	tb.Helper()
-	r, err := pcapreplay.Open(path)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer r.Close()
 	o := flows.DefaultOptions()
 	o.NDissections = 0
 	o.Plugins = []flows.Plugin{pl}
-	st, err := flows.NewStreamer(r, o)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	var out []*flows.Flow
-	for f, err := range st.Flows(context.Background()) {
-		if err != nil {
-			tb.Fatal(err)
-		}
-		out = append(out, f)
-	}
-	return out
+	return testutil.MeterFile(tb, path, o)
 }
 
 func ja4FlowKey(f *flows.Flow) string {

@@ -1,49 +1,23 @@
 package plugins_test
 
 import (
-	"context"
-	"os"
-	"path/filepath"
 	"slices"
 	"testing"
 
-	"github.com/nfmeter/nfmeter/pcapreplay"
+	"github.com/nfmeter/nfmeter/internal/testutil"
+
 	"github.com/nfmeter/nfmeter/userspace/flows"
 	"github.com/nfmeter/nfmeter/userspace/plugins"
 )
 
 func conformancePcap(tb testing.TB, name string) string {
 	tb.Helper()
-	dir := os.Getenv("NFMETER_CONFORMANCE_DIR")
-	if dir == "" {
-		dir = filepath.Join("..", "..", "..", "shared", "conformance")
-	}
-	p := filepath.Join(dir, "nfstream", "pcaps", name)
-	if _, err := os.Stat(p); err != nil {
-		tb.Skipf("conformance corpus not found at %s (set NFMETER_CONFORMANCE_DIR): %v", dir, err)
-	}
-	return p
+	return testutil.ConformancePcap(tb, name)
 }
 
 func mustFlows(tb testing.TB, path string, opts flows.Options) []*flows.Flow {
 	tb.Helper()
-	r, err := pcapreplay.Open(path)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { r.Close() })
-	st, err := flows.NewStreamer(r, opts)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	var out []*flows.Flow
-	for f, err := range st.Flows(context.Background()) {
-		if err != nil {
-			tb.Fatal(err)
-		}
-		out = append(out, f)
-	}
-	return out
+	return testutil.MeterFile(tb, path, opts)
 }
 
 // 443-curl.pcap is one TCP connection of 109 packets.
