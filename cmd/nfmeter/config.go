@@ -53,6 +53,7 @@ func (l listFlag) Set(s string) error {
 }
 
 const usageHead = `Usage: nfmeter --pcap FILE [--pcap FILE ...] [-o OUT.csv] [options]
+       nfmeter replay --pcap FILE --interface IF [--pps N | --topspeed]
 
 Turns packet captures into bidirectional flow records with NFStream's
 columns and semantics (NFStream 6.5.4), byte-identical CSV output.

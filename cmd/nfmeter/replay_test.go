@@ -1,0 +1,166 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nfmeter/nfmeter/pcapreplay"
+)
+
+// requireNetAdmin skips a test that needs root and network namespaces,
+// unless NFMETER_TEST_REQUIRE_BPF=1 (the privileged CI lane), where it
+// fails instead.
+func requireNetAdmin(tb testing.TB, tools ...string) {
+	tb.Helper()
+	why := ""
+	if os.Geteuid() != 0 {
+		why = "needs root for network namespaces"
+	}
+	for _, tool := range tools {
+		if _, err := exec.LookPath(tool); err != nil && why == "" {
+			why = fmt.Sprintf("needs %s: %v", tool, err)
+		}
+	}
+	if why == "" {
+		return
+	}
+	if os.Getenv("NFMETER_TEST_REQUIRE_BPF") == "1" {
+		tb.Fatalf("%s (NFMETER_TEST_REQUIRE_BPF=1 forbids skipping)", why)
+	}
+	tb.Skip(why)
+}
+
+func mustCmd(tb testing.TB, name string, args ...string) {
+	tb.Helper()
+	if out, err := exec.Command(name, args...).CombinedOutput(); err != nil {
+		tb.Fatalf("%s %s: %v: %s", name, strings.Join(args, " "), err, out)
+	}
+}
+
+// mustNetNS creates a network namespace with a veth pair va <-> vb, both
+// up, IPv6 off (no stray neighbour discovery frames); removed at cleanup.
+func mustNetNS(tb testing.TB) string {
+	tb.Helper()
+	ns := fmt.Sprintf("nfm-test-%d-%d", os.Getpid(), time.Now().UnixNano()%100000)
+	mustCmd(tb, "ip", "netns", "add", ns)
+	tb.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
+	mustCmd(tb, "ip", "netns", "exec", ns, "sysctl", "-q", "-w", "net.ipv6.conf.all.disable_ipv6=1")
+	mustCmd(tb, "ip", "netns", "exec", ns, "sysctl", "-q", "-w", "net.ipv6.conf.default.disable_ipv6=1")
+	mustCmd(tb, "ip", "-n", ns, "link", "add", "va", "mtu", "9000", "type", "veth", "peer", "name", "vb", "mtu", "9000")
+	mustCmd(tb, "ip", "-n", ns, "link", "set", "va", "up")
+	mustCmd(tb, "ip", "-n", ns, "link", "set", "vb", "up")
+	return ns
+}
+
+func readFrames(tb testing.TB, path string) [][]byte {
+	tb.Helper()
+	r, err := pcapreplay.Open(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer r.Close()
+	var out [][]byte
+	var p pcapreplay.Packet
+	for {
+		err := r.Next(&p)
+		if errors.Is(err, io.EOF) {
+			return out
+		}
+		if err != nil {
+			tb.Fatal(err)
+		}
+		out = append(out, append([]byte(nil), p.Data...))
+	}
+}
+
+// nfmeter replay sends every frame of a capture, unchanged and in order,
+// onto an interface: captured on the other end of a veth pair.
+func TestReplayOntoVeth(t *testing.T) {
+	requireNetAdmin(t, "ip", "tcpdump")
+	src := filepath.Join("..", "..", "testdata", "demo.pcap")
+	want := readFrames(t, src)
+	ns := mustNetNS(t)
+	out := filepath.Join(t.TempDir(), "captured.pcap")
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	dump := exec.CommandContext(ctx, "ip", "netns", "exec", ns, "tcpdump", "-i", "vb", "-U", "-s", "0",
+		"--immediate-mode", "-c", fmt.Sprint(len(want)), "-w", out)
+	stderr, err := dump.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := dump.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var dumpLog strings.Builder
+	listening := make(chan struct{})
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		once := false
+		for sc.Scan() {
+			dumpLog.WriteString(sc.Text() + "\n")
+			if !once && strings.Contains(sc.Text(), "listening on") {
+				once = true
+				close(listening)
+			}
+		}
+	}()
+	select {
+	case <-listening:
+	case <-ctx.Done():
+		t.Fatalf("tcpdump did not start: %s", dumpLog.String())
+	}
+
+	replay := exec.CommandContext(ctx, "ip", "netns", "exec", ns, os.Args[0], "replay", "--pcap", src, "--interface", "va", "--pps", "20000")
+	replay.Env = append(os.Environ(), "NFMETER_TEST_AS_MAIN=1")
+	var replayLog bytes.Buffer
+	replay.Stderr = &replayLog
+	if err := replay.Run(); err != nil {
+		t.Fatalf("replay: %v: %s", err, replayLog.String())
+	}
+	if err := dump.Wait(); err != nil {
+		t.Fatalf("tcpdump: %v: %s", err, dumpLog.String())
+	}
+	got := readFrames(t, out)
+	if len(got) != len(want) {
+		t.Fatalf("captured %d frames, sent %d", len(got), len(want))
+	}
+	for i := range want {
+		if !bytes.Equal(got[i], want[i]) {
+			t.Fatalf("frame %d differs: got %d bytes, want %d", i, len(got[i]), len(want[i]))
+		}
+	}
+	t.Logf("%s", strings.TrimSpace(replayLog.String()))
+}
+
+func TestReplayFlags(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"replay", "--interface", "lo"}, "--pcap"},
+		{[]string{"replay", "--pcap", "x.pcap"}, "--interface"},
+		{[]string{"replay", "--pcap", "x.pcap", "--interface", "lo", "--pps", "-1"}, "--pps"},
+		{[]string{"replay", "--pcap", "x.pcap", "--interface", "lo", "--pps", "5", "--topspeed"}, "exclude"},
+	} {
+		code, _, stderr := runCLI(tc.args...)
+		if code != exitUsage || !strings.Contains(stderr, tc.want) {
+			t.Errorf("%v: exit %d, %q", tc.args, code, stderr)
+		}
+	}
+	code, _, stderr := runCLI("replay", "--pcap", filepath.Join("..", "..", "testdata", "demo.pcap"), "--interface", "no-such-if0")
+	if code != exitFailure || !strings.Contains(stderr, "no-such-if0") {
+		t.Errorf("missing interface: exit %d, %q", code, stderr)
+	}
+}
