@@ -214,9 +214,7 @@ func (x *dissectors) free(f *Flow) {
 // whole queue.
 func (x *dissectors) ready(wait bool, emit func(*Flow)) {
 	if wait {
-		for _, sh := range x.shards {
-			sh.flush()
-		}
+		x.handOver()
 	}
 	i := 0
 	for ; i < len(x.pending); i++ {

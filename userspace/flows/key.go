@@ -85,21 +85,6 @@ func (k *Key) Hash() uint64 {
 	return h
 }
 
-// NFStreamHash is the 32-bit hash NFStream uses to spread flows over meters
-// (spec §2.3). It is kept for compatibility tooling; nfmeter's own output
-// does not depend on it.
-func (k *Key) NFStreamHash() uint32 {
-	le := func(v uint32) uint32 { return bits.ReverseBytes32(v) } // bytes as a little-endian word
-	a := func(w0, w1 uint64) uint32 {
-		if k.ipv() == 4 {
-			return le(uint32(w0 >> 32))
-		}
-		return le(uint32(w1>>32)) + le(uint32(w1))
-	}
-	return uint32(k.proto()) + uint32(k.vlan()) + a(k.lo0, k.lo1) + a(k.hi0, k.hi1) +
-		uint32(k.loPort()) + uint32(k.hiPort()) + uint32(k.tunnel())
-}
-
 // Lo returns the endpoint that sorts first.
 func (k Key) Lo() netip.AddrPort { return netip.AddrPortFrom(k.addr(true), k.loPort()) }
 

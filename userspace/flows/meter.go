@@ -21,8 +21,7 @@ type meter struct {
 	emit    func(*Flow) bool
 	stopped bool
 
-	processed uint64
-	sink      uint64 // keeps prefetch loads alive
+	sink uint64 // keeps prefetch loads alive
 
 	dis *dissectors // nil when n_dissections is 0
 }
@@ -111,7 +110,6 @@ func (m *meter) processKeyed(kp *keyedPacket, frame []byte) {
 		return
 	}
 	t := m.clamp(kp.t)
-	m.processed++
 	doScan := m.tick-m.scanTick >= 10
 	if doScan {
 		m.scanTick = m.tick

@@ -37,7 +37,7 @@ type batchRec struct {
 	timeMs  uint64
 	wireLen uint32
 	dlt     int
-	state   uint8 // 0 processed, 1 ignored, 2 filtered
+	state   frameState
 }
 
 func (s *Streamer) runParallel(ctx context.Context, m *meter) error {
@@ -129,30 +129,17 @@ func (s *Streamer) runParallel(ctx context.Context, m *meter) error {
 		go func() {
 			defer wg.Done()
 			defer close(out[w])
-			fs := newFilters(&s.opts)
-			tunnels := s.opts.DecodeTunnels
+			fd := newFrameDecoder(&s.opts)
 			for b := range in[w] {
 				for i := range b.recs {
 					r := &b.recs[i]
-					data := b.buf[r.off : r.off+r.n]
-					r.state = 0
-					if fs.expr != "" {
-						flt, err := fs.get(r.dlt)
-						if err != nil {
-							b.recs = b.recs[:i]
-							b.err = err
-							break
-						}
-						if !flt.Match(data, r.wireLen) {
-							r.state = 2
-							continue
-						}
+					state, err := fd.decode(&b.kp[i], b.buf[r.off:r.off+r.n], r.dlt, r.wireLen, r.timeMs)
+					if err != nil {
+						b.recs = b.recs[:i]
+						b.err = err
+						break
 					}
-					if !Decode(&b.kp[i].d, data, r.dlt, r.wireLen, tunnels) {
-						r.state = 1
-						continue
-					}
-					b.kp[i].keyed(r.timeMs)
+					r.state = state
 				}
 				select {
 				case out[w] <- b:
@@ -177,9 +164,9 @@ func (s *Streamer) runParallel(ctx context.Context, m *meter) error {
 			for j := lo; j < hi; j++ {
 				r := &b.recs[j]
 				switch r.state {
-				case 1:
+				case frameIgnored:
 					ignored++
-				case 2:
+				case frameFiltered:
 					filtered++
 				default:
 					if !m.stopped {

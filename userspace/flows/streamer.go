@@ -122,33 +122,64 @@ func (s *Streamer) Flows(ctx context.Context) iter.Seq2[*Flow, error] {
 	}
 }
 
-// filters compiles the BPF filter once per link type.
-type filters struct {
+// frameState is what became of a frame.
+type frameState uint8
+
+const (
+	frameMetered  frameState = iota
+	frameIgnored             // NFStream would ignore it (not IP, truncated, ...)
+	frameFiltered            // rejected by the BPF filter
+)
+
+// frameDecoder applies the BPF filter (compiled once per link type) and
+// decodes and keys frames. Each goroutine that decodes has its own.
+type frameDecoder struct {
 	expr    string
-	snaplen int
+	tunnels bool
 	byDLT   map[int]*bpffilter.Filter
+	lastDLT int
+	last    *bpffilter.Filter
 }
 
-func (fs *filters) get(dlt int) (*bpffilter.Filter, error) {
-	if fs.expr == "" {
-		return nil, nil
+func newFrameDecoder(o *Options) *frameDecoder {
+	return &frameDecoder{expr: o.BPFFilter, tunnels: o.DecodeTunnels, lastDLT: -1}
+}
+
+func (fd *frameDecoder) filter(dlt int) (*bpffilter.Filter, error) {
+	if dlt == fd.lastDLT {
+		return fd.last, nil
 	}
-	if f, ok := fs.byDLT[dlt]; ok {
-		return f, nil
+	f, ok := fd.byDLT[dlt]
+	if !ok {
+		var err error
+		if f, err = bpffilter.Compile(fd.expr, dlt, 262144); err != nil {
+			return nil, fmt.Errorf("bpf_filter: %w", err)
+		}
+		if fd.byDLT == nil {
+			fd.byDLT = make(map[int]*bpffilter.Filter)
+		}
+		fd.byDLT[dlt] = f
 	}
-	f, err := bpffilter.Compile(fs.expr, dlt, fs.snaplen)
-	if err != nil {
-		return nil, fmt.Errorf("bpf_filter: %w", err)
-	}
-	if fs.byDLT == nil {
-		fs.byDLT = make(map[int]*bpffilter.Filter)
-	}
-	fs.byDLT[dlt] = f
+	fd.lastDLT, fd.last = dlt, f
 	return f, nil
 }
 
-func newFilters(o *Options) *filters {
-	return &filters{expr: o.BPFFilter, snaplen: 262144}
+// decode filters and decodes one frame into kp, keyed with time t.
+func (fd *frameDecoder) decode(kp *keyedPacket, data []byte, dlt int, wireLen uint32, t uint64) (frameState, error) {
+	if fd.expr != "" {
+		flt, err := fd.filter(dlt)
+		if err != nil {
+			return 0, err
+		}
+		if !flt.Match(data, wireLen) {
+			return frameFiltered, nil
+		}
+	}
+	if !Decode(&kp.d, data, dlt, wireLen, fd.tunnels) {
+		return frameIgnored, nil
+	}
+	kp.keyed(t)
+	return frameMetered, nil
 }
 
 // runSerial reads, filters, decodes and meters on the calling goroutine.
@@ -158,7 +189,7 @@ func newFilters(o *Options) *filters {
 func (s *Streamer) runSerial(ctx context.Context, m *meter) error {
 	var (
 		p    pcapreplay.Packet
-		fs   = newFilters(&s.opts)
+		fd   = newFrameDecoder(&s.opts)
 		done = ctx.Done()
 		loc  localCounters
 		run  = make([]keyedPacket, serialRun)
@@ -173,7 +204,6 @@ func (s *Streamer) runSerial(ctx context.Context, m *meter) error {
 	if len(s.opts.Plugins) > 0 || s.opts.NDissections > 0 {
 		runLen = 1 // they need the frame of each packet
 	}
-	tunnels := s.opts.DecodeTunnels
 	lastDLT := -1
 	for !m.stopped {
 		if loc.read-loc.pRead >= 4096 {
@@ -203,23 +233,19 @@ func (s *Streamer) runSerial(ctx context.Context, m *meter) error {
 				}
 				lastDLT = p.LinkType
 			}
-			if fs.expr != "" {
-				flt, ferr := fs.get(p.LinkType)
-				if ferr != nil {
-					err = ferr
-					break
-				}
-				if !flt.Match(p.Data, p.WireLen) {
-					loc.filtered++
-					continue
-				}
+			state, ferr := fd.decode(&run[n], p.Data, p.LinkType, p.WireLen, p.TimeMs())
+			if ferr != nil {
+				err = ferr
+				break
 			}
-			if !Decode(&run[n].d, p.Data, p.LinkType, p.WireLen, tunnels) {
+			switch state {
+			case frameFiltered:
+				loc.filtered++
+			case frameIgnored:
 				loc.ignored++
-				continue
+			default:
+				n++
 			}
-			run[n].keyed(p.TimeMs())
-			n++
 		}
 		if runLen == 1 {
 			if n == 1 {

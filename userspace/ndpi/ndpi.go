@@ -39,27 +39,18 @@ func (d dissector) NewFlow() flows.DissectorFlow { return d.m.NewFlow() }
 func (d dissector) Close() error                 { return d.m.Close() }
 
 // renames maps nDPI 4.2 protocol names to the names nDPI 4.7 (NFStream's)
-// uses for the same protocol id.
+// uses for the same protocol id. Z39.50 → Z3950 is handled apart: its old
+// name contains the separator dot.
 var renames = map[string]string{
 	"SkypeCall": "Skype_TeamsCall",
 	"DCE_RPC":   "RPC",
 	"IPsec":     "IPSec",
-	"Z39.50":    "Z3950",
 }
 
 // compatName applies the renames to each dotted component of a name.
 func compatName(name string) string {
-	if !strings.ContainsAny(name, "SDIZ") {
-		return name
-	}
+	name = strings.ReplaceAll(name, "Z39.50", "Z3950")
 	master, app, dotted := strings.Cut(name, ".")
-	// Z39.50 itself contains a dot.
-	if name == "Z39.50" || strings.HasSuffix(name, ".Z39.50") {
-		if name == "Z39.50" {
-			return "Z3950"
-		}
-		return compatName(strings.TrimSuffix(name, ".Z39.50")) + ".Z3950"
-	}
 	if r, ok := renames[master]; ok {
 		master = r
 	}
