@@ -59,7 +59,13 @@ func MeterFile(tb testing.TB, path string, opts flows.Options) []*flows.Flow {
 		tb.Fatal(err)
 	}
 	defer r.Close()
-	st, err := flows.NewStreamer(r, opts)
+	return MeterSource(tb, r, opts)
+}
+
+// MeterSource meters src with opts and returns every flow.
+func MeterSource(tb testing.TB, src flows.Source, opts flows.Options) []*flows.Flow {
+	tb.Helper()
+	st, err := flows.NewStreamer(src, opts)
 	if err != nil {
 		tb.Fatal(err)
 	}

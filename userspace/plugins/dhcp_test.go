@@ -2,7 +2,6 @@ package plugins
 
 import (
 	"bytes"
-	"context"
 	"encoding/binary"
 	"math/big"
 	"net/netip"
@@ -13,7 +12,6 @@ import (
 
 	"github.com/nfmeter/nfmeter/internal/testutil"
 
-	"github.com/nfmeter/nfmeter/pcapreplay"
 	"github.com/nfmeter/nfmeter/userspace/export"
 	"github.com/nfmeter/nfmeter/userspace/flows"
 	"github.com/nfmeter/nfmeter/userspace/flows/flowstest"
@@ -33,31 +31,33 @@ func dmOptions(p flows.Plugin) flows.Options {
 	return o
 }
 
-// meter returns the flows of src in emission order.
+// dmMeter returns the flows of src in emission order.
 func dmMeter(tb testing.TB, src flows.Source, o flows.Options) []*flows.Flow {
 	tb.Helper()
-	st, err := flows.NewStreamer(src, o)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	var out []*flows.Flow
-	for f, err := range st.Flows(context.Background()) {
-		if err != nil {
-			tb.Fatal(err)
-		}
-		out = append(out, f)
-	}
-	return out
+	return testutil.MeterSource(tb, src, o)
 }
 
 func dmMeterCapture(tb testing.TB, name string, o flows.Options) []*flows.Flow {
 	tb.Helper()
-	r, err := pcapreplay.Open(dmConformanceCapture(tb, name))
-	if err != nil {
+	return testutil.MeterFile(tb, dmConformanceCapture(tb, name), o)
+}
+
+// dmCSVLines writes flows through the CSV exporter (schema from the first
+// flow) and returns the lines.
+func dmCSVLines(tb testing.TB, o flows.Options, fl []*flows.Flow) []string {
+	tb.Helper()
+	var buf bytes.Buffer
+	w := export.NewCSV(&buf, nil)
+	s := flows.NewSchema(&o, fl[0])
+	for _, f := range fl {
+		if err := w.Write(f, s); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	if err := w.Flush(); err != nil {
 		tb.Fatal(err)
 	}
-	tb.Cleanup(func() { r.Close() })
-	return dmMeter(tb, r, o)
+	return strings.Split(strings.TrimSuffix(buf.String(), "\n"), "\n")
 }
 
 // sortBySrcIP orders flows by their src_ip string, stably, like the
@@ -142,20 +142,9 @@ func TestDHCPConformance(t *testing.T) {
 func TestDHCPCSV(t *testing.T) {
 	o := dmOptions(&DHCP{})
 	got := dmMeterCapture(t, "dhcp.pcap", o)
-	var buf bytes.Buffer
-	w := export.NewCSV(&buf, nil)
-	s := flows.NewSchema(&o, got[0])
-	for _, f := range got {
-		if err := w.Write(f, s); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := w.Flush(); err != nil {
-		t.Fatal(err)
-	}
-	lines := strings.Split(strings.TrimSuffix(buf.String(), "\n"), "\n")
+	lines := dmCSVLines(t, o, got)
 	if len(lines) != 4 {
-		t.Fatalf("%d lines:\n%s", len(lines), buf.String())
+		t.Fatalf("%d lines:\n%s", len(lines), strings.Join(lines, "\n"))
 	}
 	wantHeader := ",udps.dhcp_12,udps.dhcp_50,udps.dhcp_55,udps.dhcp_57,udps.dhcp_60,udps.dhcp_77," +
 		"udps.dhcp_options,udps.dhcp_addr,udps.dhcp_msg_type,udps.dhcp_oui"

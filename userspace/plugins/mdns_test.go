@@ -7,7 +7,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/nfmeter/nfmeter/userspace/export"
 	"github.com/nfmeter/nfmeter/userspace/flows"
 )
 
@@ -86,19 +85,7 @@ func TestMDNSIPv6(t *testing.T) {
 
 func TestMDNSCSV(t *testing.T) {
 	o := dmOptions(&MDNS{})
-	got := dmMeterCapture(t, "mdns.pcap", o)
-	var buf bytes.Buffer
-	w := export.NewCSV(&buf, nil)
-	s := flows.NewSchema(&o, got[0])
-	for _, f := range got {
-		if err := w.Write(f, s); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := w.Flush(); err != nil {
-		t.Fatal(err)
-	}
-	lines := strings.Split(buf.String(), "\n")
+	lines := dmCSVLines(t, o, dmMeterCapture(t, "mdns.pcap", o))
 	if !strings.HasSuffix(lines[0], ",udps.mdns_ptr") {
 		t.Errorf("header %q", lines[0])
 	}
