@@ -16,13 +16,18 @@ type binaryMode struct {
 	args []string
 }
 
+// binaryModes are the metering modes without nDPI (the targets
+// are for metering without it): --n-dissections 0 overrides the default 20.
 func binaryModes() []binaryMode {
+	noDPI := func(meters string, extra ...string) []string {
+		return append([]string{"--n-dissections", "0", "--n-meters", meters}, extra...)
+	}
 	stats := []string{"--statistical-analysis", "--splt-analysis", "10"}
 	return []binaryMode{
-		{"nfmeter --n-meters 1", []string{"--n-meters", "1"}},
-		{"nfmeter --n-meters 2", []string{"--n-meters", "2"}},
-		{"nfmeter --n-meters 1, statistics + SPLT 10", append([]string{"--n-meters", "1"}, stats...)},
-		{"nfmeter --n-meters 2, statistics + SPLT 10", append([]string{"--n-meters", "2"}, stats...)},
+		{"nfmeter --n-meters 1", noDPI("1")},
+		{"nfmeter --n-meters 2", noDPI("2")},
+		{"nfmeter --n-meters 1, statistics + SPLT 10", noDPI("1", stats...)},
+		{"nfmeter --n-meters 2, statistics + SPLT 10", noDPI("2", stats...)},
 	}
 }
 
