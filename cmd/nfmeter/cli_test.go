@@ -89,7 +89,7 @@ func TestCLIBadInput(t *testing.T) {
 		{"--idle-timeout", "-1"}, {"--active-timeout", "-5"}, {"--accounting-mode", "4"}, {"--accounting-mode", "-1"},
 		{"--n-dissections", "256"}, {"--n-dissections", "-1"}, {"--splt-analysis", "70000"}, {"--splt-analysis", "-1"},
 		{"--n-meters", "-1"}, {"--max-nflows", "-1"}, {"--snapshot-length", "0"}, {"--flows-per-file", "-1"},
-		{"--rotate-files", "-2"}, {"--idle-timeout", "yes"}, {"--progress", "sometimes"},
+		{"--rotate-files", "-2"}, {"--idle-timeout", "yes"}, {"--progress", "sometimes"}, {"--ndpi-shards", "0"}, {"--ndpi-shards", "65"},
 	} {
 		tests = append(tests, struct {
 			name     string
