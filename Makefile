@@ -8,8 +8,15 @@ BIN      := bin/nfmeter
 FUZZTIME ?= 30s
 BENCH_PACKETS ?= 5000000
 
+# BPF objects (make generate): compiler and flags are pinned so that the
+# committed outputs in userspace/bpfobj are reproducible.
+CLANG      ?= clang-19
+LLVM_STRIP ?= llvm-strip-19
+BPF_CFLAGS := -O2 -g -Wall -Werror -mcpu=v3
+
 # System packages the build and the tests need (Debian 12 / Ubuntu names).
-APT_PACKAGES := build-essential pkg-config libpcap-dev libndpi-dev tcpdump
+APT_PACKAGES := build-essential pkg-config libpcap-dev libndpi-dev tcpdump iproute2 \
+	clang-19 llvm-19 libbpf-dev linux-libc-dev
 
 .DEFAULT_GOAL := help
 
@@ -41,9 +48,20 @@ demo: build ## Meter the shipped sample capture and show the first flows.
 	@echo "--- first lines of testdata/demo.pcap.csv ---"
 	@head -n 4 testdata/demo.pcap.csv | cut -c1-240
 
+.PHONY: generate
+generate: deps ## Rebuild the BPF objects in bpf/ and their Go bindings (userspace/bpfobj).
+	BPF2GO_CC=$(CLANG) BPF2GO_STRIP=$(LLVM_STRIP) BPF2GO_CFLAGS="$(BPF_CFLAGS)" $(GO) generate ./
+
+.PHONY: check-generate
+check-generate: generate ## Fail when the committed BPF outputs differ from bpf/ sources.
+	@if [ -n "$$(git status --porcelain -- userspace/bpfobj)" ]; then \
+	  git status --short -- userspace/bpfobj; \
+	  echo "userspace/bpfobj is stale: run make generate and commit the result"; exit 1; fi
+
 ##@ Test
 .PHONY: test
 test: deps ## Run every test (conformance included when ../shared/conformance exists).
+	$(MAKE) --no-print-directory check-generate
 	$(GO) vet $(PKGS)
 	$(GO) test -race -count=1 -timeout 60m $(PKGS)
 	CGO_ENABLED=0 $(GO) build ./...

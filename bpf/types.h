@@ -1,0 +1,128 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/* Layouts shared by the BPF programs and userspace. bpf2go generates the Go
+ * mirrors from these definitions (-type), so they are the only definition:
+ * fixed-width fields, explicit padding, units in the comments. */
+#ifndef NFM_TYPES_H
+#define NFM_TYPES_H
+
+#include <linux/types.h>
+
+/* Largest number of frame bytes copied into one ring buffer record. */
+#define NFM_SNAP_MAX 2048
+
+/* flow_key is the bidirectional key of a flow, the same one userspace builds
+ * (userspace/flows Key): endpoints in canonical order, lo sorting first by
+ * address (as a big-endian 128-bit number) then by port. */
+struct flow_key {
+	__u8 lo_addr[16]; /* network order; IPv4 in the first 4 bytes, rest 0 */
+	__u8 hi_addr[16];
+	__u16 lo_port; /* host order; 0 for protocols without ports */
+	__u16 hi_port;
+	__u16 vlan_id; /* innermost 802.1Q id, 0 if none */
+	__u8 protocol; /* IP protocol number */
+	__u8 ip_version; /* 4 or 6 */
+};
+
+/* dir_state is one direction of a flow. Sizes are in the configured
+ * accounting mode; times are wall-clock milliseconds (CLOCK_BOOTTIME plus
+ * the boot-to-realtime offset userspace sets at load). piat_* describe the
+ * gaps between this direction's consecutive packets. */
+struct dir_state {
+	__u64 first_ms;
+	__u64 last_ms;
+	__u64 packets;
+	__u64 bytes; /* sum of sizes */
+	__u64 size_sumsq; /* sum of squared sizes */
+	__u64 piat_min; /* ms, valid when packets >= 2 */
+	__u64 piat_max;
+	__u64 piat_sum;
+	__u64 piat_sumsq;
+	__u16 size_min;
+	__u16 size_max;
+	__u32 _pad;
+	/* TCP flag counters in header bit order: fin, syn, rst, psh, ack, urg,
+	 * ece, cwr. */
+	__u32 flags[8];
+};
+
+/* flow_data is everything about a flow except its lock, so that it can be
+ * copied (the verifier forbids copying a bpf_spin_lock). */
+struct flow_data {
+	__u64 gen; /* instance number: a key that expires and comes back gets a new one */
+	__u64 bi_last_ms; /* last packet of either direction */
+	__u64 bi_piat_min; /* gaps between consecutive packets of both directions, ms */
+	__u64 bi_piat_max;
+	__u64 bi_piat_sum;
+	__u64 bi_piat_sumsq;
+	__u8 src_mac[6]; /* of the first packet */
+	__u8 dst_mac[6];
+	__u8 src_is_lo; /* the first packet was sent by the key's lo endpoint */
+	__u8 _pad[3];
+	struct dir_state dir[2]; /* 0: src to dst, 1: dst to src */
+};
+
+struct flow_state {
+	struct bpf_spin_lock lock;
+	__u32 _pad;
+	struct flow_data d;
+};
+
+/* Record types on the events ring buffer. */
+enum event_type {
+	EVENT_PACKET = 1, /* one of a flow's first packets, for nDPI/SPLT/plugins */
+	EVENT_PUNT = 2, /* a frame the kernel does not meter: userspace meters it */
+	EVENT_FLOW_END = 3, /* a flow the kernel expired on packet arrival */
+};
+
+/* Why a frame was punted to userspace. */
+enum punt_reason {
+	PUNT_PARSE = 1, /* encapsulation the kernel parser leaves to userspace */
+	PUNT_MAP_FULL = 2, /* the flow table was full */
+};
+
+/* packet_event carries one frame. For EVENT_PACKET the kernel metered it and
+ * key, gen, dir and size say where; for EVENT_PUNT only the frame fields are
+ * set and userspace decodes it. */
+struct packet_event {
+	__u32 type; /* enum event_type */
+	__u32 wire_len; /* frame length on the wire, bytes */
+	__u64 ts_ms; /* wall-clock ms, same clock as dir_state */
+	__u64 gen;
+	struct flow_key key;
+	__u16 cap_len; /* bytes of data that are valid */
+	__u16 l3_off; /* offset of the IP header in data */
+	__u16 size; /* accounting-mode size */
+	__u16 index; /* packet number in the flow, from 0 */
+	__u8 dir; /* 0 src to dst, 1 dst to src */
+	__u8 tcp_flags;
+	__u8 reason; /* enum punt_reason for EVENT_PUNT */
+	__u8 _pad[5];
+	__u8 data[NFM_SNAP_MAX];
+};
+
+/* flow_end_event carries a flow the kernel removed itself. */
+struct flow_end_event {
+	__u32 type; /* EVENT_FLOW_END */
+	__u32 reason; /* expiration id: 0 idle, 1 active */
+	struct flow_key key;
+	struct flow_data d;
+};
+
+/* Indexes of the per-CPU counters array. Every packet the programs see is
+ * counted once in exactly one of COUNTER_METERED, COUNTER_IGNORED or
+ * COUNTER_PUNTED; the other counters count losses and work. */
+enum counter {
+	COUNTER_SEEN = 0, /* frames the programs ran on */
+	COUNTER_METERED, /* counted in the kernel flow table */
+	COUNTER_IGNORED, /* not a packet NFStream meters (not IP, truncated, fragment) */
+	COUNTER_PUNTED, /* sent to userspace to be metered there */
+	COUNTER_MAP_FULL, /* packets whose new flow did not fit (then punted) */
+	COUNTER_PACKET_LOST, /* first-n packet copies the ring buffer had no room for */
+	COUNTER_PUNT_LOST, /* punted frames the ring buffer had no room for (lost) */
+	COUNTER_FLOW_END_LOST, /* expired flows the ring buffer had no room for (lost) */
+	COUNTER_PACKET_COPIED, /* first-n packet copies sent */
+	COUNTER_FLOWS_CREATED,
+	COUNTER_MAX,
+};
+
+#endif
