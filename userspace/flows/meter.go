@@ -305,6 +305,25 @@ func (m *meter) idleScan() {
 	}
 }
 
+// advance moves the clock to t without a packet (a live source was idle)
+// and expires every idle flow, not only the first idleScanMaxEmit.
+func (m *meter) advance(t uint64) {
+	m.clamp(t)
+	if m.tick-m.scanTick < 10 {
+		return
+	}
+	m.scanTick = m.tick
+	for !m.stopped {
+		f := m.table.head
+		if f == nil || m.tick-f.Bidirectional.LastSeenMs < m.idleMs {
+			break
+		}
+		m.table.remove(f)
+		m.emitFlow(f)
+	}
+	m.deliverReady(false)
+}
+
 // flush emits every cached flow in creation order (end of capture). The
 // table is dropped as a whole instead of flow by flow.
 func (m *meter) flush() {

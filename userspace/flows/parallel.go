@@ -30,6 +30,7 @@ type batch struct {
 	kp   []keyedPacket
 	err  error // source error after the records (terminates the stream)
 	lost uint64
+	tick uint64 // the source was idle at this time (ms) after the records; 0 if not
 }
 
 type batchRec struct {
@@ -78,10 +79,14 @@ func (s *Streamer) runParallel(ctx context.Context, m *meter) error {
 			case <-stop:
 				return
 			}
-			b.buf, b.recs, b.err, b.lost = b.buf[:0], b.recs[:0], nil, 0
+			b.buf, b.recs, b.err, b.lost, b.tick = b.buf[:0], b.recs[:0], nil, 0, 0
 			for len(b.recs) < batchSize {
 				err := s.src.Next(&p)
 				if err != nil {
+					if err == ErrIdle {
+						b.tick = max(p.TimeMs(), 1)
+						break
+					}
 					if Recoverable(err) {
 						b.lost++
 						continue
@@ -181,6 +186,9 @@ func (s *Streamer) runParallel(ctx context.Context, m *meter) error {
 		c.PacketsIgnored.Add(ignored)
 		c.PacketsFiltered.Add(filtered)
 		c.RecordsLost.Add(b.lost)
+		if b.tick != 0 && !m.stopped {
+			m.advance(b.tick)
+		}
 		if m.dis != nil && m.dis.async {
 			m.dis.handOver()
 			m.deliverReady(false)

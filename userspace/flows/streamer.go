@@ -19,6 +19,12 @@ type Source interface {
 	Next(p *pcapreplay.Packet) error
 }
 
+// ErrIdle is what a live [Source] returns from Next when no frame arrived
+// within its poll interval. The packet's time fields must then hold the
+// current time: the meter advances its clock to it and expires idle flows,
+// so that live flows end even when no packet comes. ErrIdle loses nothing.
+var ErrIdle = errors.New("no packet within the poll interval")
+
 // Recoverable reports whether a source error only lost one record.
 func Recoverable(err error) bool {
 	var re interface{ Recoverable() bool }
@@ -216,8 +222,13 @@ func (s *Streamer) runSerial(ctx context.Context, m *meter) error {
 		}
 		n := 0
 		var err error
+		idle := false
 		for n < runLen {
 			if err = s.src.Next(&p); err != nil {
+				if err == ErrIdle {
+					idle, err = true, nil
+					break
+				}
 				if err != io.EOF && Recoverable(err) {
 					loc.lost++
 					err = nil
@@ -264,6 +275,15 @@ func (s *Streamer) runSerial(ctx context.Context, m *meter) error {
 		}
 		if err != nil {
 			return err
+		}
+		if idle {
+			m.advance(p.TimeMs())
+			loc.publish(&s.counters)
+			select {
+			case <-done:
+				return ctx.Err()
+			default:
+			}
 		}
 	}
 	return nil

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 
 	"github.com/nfmeter/nfmeter/pcapreplay"
+	"github.com/nfmeter/nfmeter/userspace/flows"
 )
 
 // Source is an in-memory [flows.Source]: Push frames, then meter it.
@@ -27,6 +28,15 @@ func (s *Source) Push(ms int64, frame []byte) {
 	})
 }
 
+// PushIdle makes Next report [flows.ErrIdle] at ms milliseconds, as a live
+// source does when no frame arrives.
+func (s *Source) PushIdle(ms int64) {
+	s.pkts = append(s.pkts, pcapreplay.Packet{Sec: ms / 1000, Usec: (ms % 1000) * 1000, LinkType: -1})
+}
+
+// Reads returns how many times Next has returned.
+func (s *Source) Reads() int { return s.i }
+
 // Len returns the number of frames pushed.
 func (s *Source) Len() int { return len(s.pkts) }
 
@@ -40,6 +50,10 @@ func (s *Source) Next(p *pcapreplay.Packet) error {
 	}
 	*p = s.pkts[s.i]
 	s.i++
+	if p.LinkType == -1 {
+		p.LinkType = 0
+		return flows.ErrIdle
+	}
 	return nil
 }
 
