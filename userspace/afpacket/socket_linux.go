@@ -1,0 +1,499 @@
+//go:build linux
+
+package afpacket
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/nfmeter/nfmeter/pcapreplay"
+)
+
+// Socket is an AF_PACKET socket with a TPACKET_V3 receive ring, bound to
+// one interface. Create it with [Open] or [OpenFanout].
+//
+// Next must not be called from several goroutines at once; Stats and Close
+// may be called from any goroutine at any time, Close also while Next
+// waits.
+type Socket struct {
+	ifname   string
+	linkType int
+	opts     Options
+
+	mu     sync.Mutex // held by Next; Close takes it before unmapping the ring
+	closed atomic.Bool
+	file   *os.File // the socket, registered with the runtime's poller
+	rc     syscall.RawConn
+	fd     int // file's descriptor
+	ring   []byte
+	bsize  int // block size
+	nblk   int // blocks in the ring
+
+	// Next's state, guarded by mu.
+	cur      int  // block being read, or the next block the kernel fills
+	inBlock  bool // cur was handed over and br walks it
+	br       blockReader
+	loopback bool               // drop the outgoing copy of each frame
+	err      error              // terminal error, returned by every later Next
+	ready    func(uintptr) bool // s.readyFn, bound once
+	checkErr func(uintptr)      // s.checkErrFn, bound once
+	woken    int                // wakeups of the current wait
+	sockErr  error              // error the kernel reported on the socket (SO_ERROR)
+	frames   uint64
+	trunc    uint64
+
+	fanoutID uint16
+
+	delivered, truncated atomic.Uint64 // published at each block's end
+	statsMu              sync.Mutex
+	kernel               Stats // accumulated kernel counters
+}
+
+// Group arguments of open besides a fanout group id.
+const (
+	fanoutUnique = -1 // create a group with an id the kernel picks
+	noFanout     = -2
+)
+
+// Open creates a socket capturing every frame of the interface ifname (both
+// directions), with a ring sized by opts.SocketBufferSize. The interface is
+// looked up in the network namespace of the calling thread, where the
+// socket then stays. Errors name the interface.
+func Open(ifname string, opts Options) (*Socket, error) {
+	group := noFanout
+	if opts.Fanout {
+		group = int(opts.FanoutGroup)
+	}
+	s, err := open(ifname, opts, group)
+	if err != nil {
+		return nil, fmt.Errorf("open af_packet socket on %s: %w", ifname, err)
+	}
+	return s, nil
+}
+
+func open(ifname string, opts Options, group int) (_ *Socket, err error) {
+	opts, err = opts.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	// Protocol 0: the socket receives nothing until bind names the
+	// interface, so no frame of another interface enters the ring.
+	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, 0)
+	if err != nil {
+		return nil, fmt.Errorf("socket: %w", err)
+	}
+	s := &Socket{ifname: ifname, opts: opts, fd: fd}
+	defer func() {
+		if err != nil {
+			s.release()
+		}
+	}()
+
+	ifindex, hatype, err := s.lookup()
+	if err != nil {
+		return nil, err
+	}
+	switch hatype {
+	case unix.ARPHRD_ETHER:
+		s.linkType = dltEthernet
+	case unix.ARPHRD_LOOPBACK:
+		s.linkType, s.loopback = dltEthernet, true
+	case unix.ARPHRD_NONE, unix.ARPHRD_RAWIP:
+		s.linkType = dltRaw
+	default:
+		return nil, &LinkTypeError{Interface: ifname, ARPHRD: hatype}
+	}
+	s.br.vlan = s.linkType == dltEthernet
+	s.br.snaplen = uint32(opts.Snaplen)
+
+	if err := unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_VERSION, unix.TPACKET_V3); err != nil {
+		return nil, fmt.Errorf("set tpacket_v3: %w", err)
+	}
+	// Room in front of each frame to put a VLAN tag back, as libpcap does.
+	if err := unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_RESERVE, vlanTagLen); err != nil {
+		return nil, fmt.Errorf("set packet_reserve: %w", err)
+	}
+	if s.loopback {
+		// Loopback shows each frame twice, outgoing and incoming; keep
+		// one. Next also drops outgoing frames on loopback, for kernels
+		// without this option.
+		_ = unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_IGNORE_OUTGOING, 1)
+	}
+	if opts.Snaplen < MaxSnaplen {
+		// A filter accepting snaplen bytes makes the kernel copy no more.
+		prog := []unix.SockFilter{{Code: unix.BPF_RET | unix.BPF_K, K: uint32(opts.Snaplen)}}
+		fprog := unix.SockFprog{Len: 1, Filter: &prog[0]}
+		if err := unix.SetsockoptSockFprog(fd, unix.SOL_SOCKET, unix.SO_ATTACH_FILTER, &fprog); err != nil {
+			return nil, fmt.Errorf("attach snaplen filter: %w", err)
+		}
+	}
+	if err := s.mapRing(); err != nil {
+		return nil, err
+	}
+	sa := &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ALL), Ifindex: ifindex}
+	if err := unix.Bind(fd, sa); err != nil {
+		return nil, fmt.Errorf("bind: %w", err)
+	}
+	if opts.Promiscuous {
+		mreq := unix.PacketMreq{Ifindex: int32(ifindex), Type: unix.PACKET_MR_PROMISC}
+		if err := unix.SetsockoptPacketMreq(fd, unix.SOL_PACKET, unix.PACKET_ADD_MEMBERSHIP, &mreq); err != nil {
+			return nil, fmt.Errorf("set promiscuous mode: %w", err)
+		}
+	}
+	if group != noFanout {
+		if err := s.joinFanout(group, !opts.FanoutKeepFragments); err != nil {
+			return nil, err
+		}
+	}
+	// The runtime's poller waits for the ring, honours deadlines, and wakes
+	// the waiter when the file is closed.
+	s.file = os.NewFile(uintptr(fd), "af_packet:"+ifname)
+	if s.rc, err = s.file.SyscallConn(); err != nil {
+		return nil, err
+	}
+	if err := s.file.SetReadDeadline(time.Time{}); err != nil {
+		return nil, fmt.Errorf("socket not pollable: %w", err)
+	}
+	s.ready, s.checkErr = s.readyFn, s.checkErrFn
+	return s, nil
+}
+
+// lookup returns the interface's index and hardware type, and checks it is
+// up, asking through the socket (so in the socket's network namespace).
+func (s *Socket) lookup() (ifindex int, hatype uint16, err error) {
+	ifr, err := unix.NewIfreq(s.ifname)
+	if err != nil {
+		return 0, 0, fmt.Errorf("interface name: %w", err)
+	}
+	if err := unix.IoctlIfreq(s.fd, unix.SIOCGIFINDEX, ifr); err != nil {
+		if errors.Is(err, unix.ENODEV) {
+			return 0, 0, errors.New("no such interface")
+		}
+		return 0, 0, fmt.Errorf("get interface index: %w", err)
+	}
+	ifindex = int(ifr.Uint32())
+	if err := unix.IoctlIfreq(s.fd, unix.SIOCGIFFLAGS, ifr); err != nil {
+		return 0, 0, fmt.Errorf("get interface flags: %w", err)
+	}
+	if ifr.Uint16()&unix.IFF_UP == 0 {
+		return 0, 0, ErrInterfaceDown
+	}
+	if err := unix.IoctlIfreq(s.fd, unix.SIOCGIFHWADDR, ifr); err != nil {
+		return 0, 0, fmt.Errorf("get hardware type: %w", err)
+	}
+	// struct ifreq's ifr_hwaddr is a sockaddr: sa_family is the ARPHRD.
+	hatype = ifr.Uint16()
+	return ifindex, hatype, nil
+}
+
+func (s *Socket) mapRing() error {
+	bsize, nblk := ringGeometry(s.opts.SocketBufferSize, s.opts.Snaplen, os.Getpagesize())
+	req := unix.TpacketReq3{
+		Block_size: uint32(bsize),
+		Block_nr:   uint32(nblk),
+		// One frame slot per block: V3 packs frames of any size in a
+		// block, the frame fields only have to be consistent.
+		Frame_size:     uint32(bsize),
+		Frame_nr:       uint32(nblk),
+		Retire_blk_tov: s.opts.blockTimeoutMs(),
+	}
+	if err := unix.SetsockoptTpacketReq3(s.fd, unix.SOL_PACKET, unix.PACKET_RX_RING, &req); err != nil {
+		return fmt.Errorf("set rx ring of %d blocks of %d bytes: %w", nblk, bsize, err)
+	}
+	ring, err := unix.Mmap(s.fd, 0, bsize*nblk, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	if err != nil {
+		return fmt.Errorf("map rx ring of %d bytes: %w", bsize*nblk, err)
+	}
+	s.ring, s.bsize, s.nblk = ring, bsize, nblk
+	return nil
+}
+
+func (s *Socket) joinFanout(group int, defrag bool) error {
+	mode := unix.PACKET_FANOUT_HASH
+	if defrag {
+		mode |= unix.PACKET_FANOUT_FLAG_DEFRAG
+	}
+	id := group
+	if group == fanoutUnique {
+		id, mode = 0, mode|unix.PACKET_FANOUT_FLAG_UNIQUEID
+	}
+	if err := unix.SetsockoptInt(s.fd, unix.SOL_PACKET, unix.PACKET_FANOUT, id|mode<<16); err != nil {
+		if group == fanoutUnique {
+			return fmt.Errorf("create fanout group: %w", err)
+		}
+		return fmt.Errorf("join fanout group %d: %w", group, err)
+	}
+	// The kernel answers id | type<<16 | flags<<24.
+	got, err := unix.GetsockoptInt(s.fd, unix.SOL_PACKET, unix.PACKET_FANOUT)
+	if err != nil {
+		return fmt.Errorf("get fanout group: %w", err)
+	}
+	s.fanoutID = uint16(got)
+	return nil
+}
+
+// release frees what open acquired, on its error path.
+func (s *Socket) release() {
+	if s.ring != nil {
+		unix.Munmap(s.ring)
+		s.ring = nil
+	}
+	if s.file != nil {
+		s.file.Close()
+	} else {
+		unix.Close(s.fd)
+	}
+}
+
+// Interface returns the name of the interface the socket captures.
+func (s *Socket) Interface() string { return s.ifname }
+
+// LinkType returns the DLT_ value of the frames: 1 (Ethernet, also for
+// loopback) or 12 (raw IP).
+func (s *Socket) LinkType() int { return s.linkType }
+
+// FanoutGroup returns the socket's fanout group id and whether it is in
+// one.
+func (s *Socket) FanoutGroup() (uint16, bool) {
+	return s.fanoutID, s.opts.Fanout
+}
+
+// Next fills p with the next frame, waiting up to [Options.PollTimeout] for
+// one; it returns [ErrTimeout] if none came (nothing is lost: call it
+// again), io.EOF once the socket is closed, and any other error once and
+// for all (the interface went down, a corrupt ring). p.Data aliases the
+// ring and is valid until the next call to Next or Close; p.File is the
+// interface name and p.Offset 0. It does not allocate.
+func (s *Socket) Next(p *pcapreplay.Packet) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed.Load() {
+		return io.EOF
+	}
+	if s.err != nil {
+		return s.err
+	}
+	var f frame
+	waited := false
+	for {
+		if s.inBlock {
+			if s.br.left > 0 {
+				if err := s.br.read(&f); err != nil {
+					s.err = fmt.Errorf("read af_packet ring on %s: block %d: %w", s.ifname, s.cur, err)
+					return s.err
+				}
+				if s.loopback && f.pktType == pktOutgoing {
+					continue
+				}
+				s.frames++
+				if uint32(len(f.data)) < f.wireLen {
+					s.trunc++
+				}
+				p.Sec, p.Usec = int64(f.sec), int64(f.nsec/1000)
+				p.CapLen, p.WireLen = uint32(len(f.data)), f.wireLen
+				p.LinkType, p.File, p.Offset, p.Data = s.linkType, s.ifname, 0, f.data
+				return nil
+			}
+			s.releaseBlock()
+		}
+		if s.blockStatus()&statusUser != 0 {
+			if err := s.br.reset(s.block()); err != nil {
+				s.err = fmt.Errorf("read af_packet ring on %s: block %d: %w", s.ifname, s.cur, err)
+				return s.err
+			}
+			s.inBlock = true
+			continue
+		}
+		if err := s.wait(waited); err != nil {
+			return err
+		}
+		waited = true
+	}
+}
+
+func (s *Socket) block() []byte {
+	off := s.cur * s.bsize
+	return s.ring[off : off+s.bsize : off+s.bsize]
+}
+
+// blockStatus loads block_status of the current block; the kernel writes
+// it last, after a memory barrier.
+func (s *Socket) blockStatus() uint32 {
+	return atomic.LoadUint32((*uint32)(unsafe.Pointer(&s.ring[s.cur*s.bsize+blockStatusOff])))
+}
+
+// releaseBlock hands the current block back to the kernel and publishes
+// the counters.
+func (s *Socket) releaseBlock() {
+	atomic.StoreUint32((*uint32)(unsafe.Pointer(&s.ring[s.cur*s.bsize+blockStatusOff])), statusKernel)
+	s.inBlock = false
+	s.cur++
+	if s.cur == s.nblk {
+		s.cur = 0
+	}
+	s.delivered.Add(s.frames)
+	s.truncated.Add(s.trunc)
+	s.frames, s.trunc = 0, 0
+}
+
+// wait blocks until the current block is handed over, the deadline of this
+// call to Next passes, the socket is closed or the kernel reports an error
+// on it. again is false on the first wait of a call to Next, which sets
+// the deadline.
+func (s *Socket) wait(again bool) error {
+	var err error
+	if !again {
+		var dl time.Time
+		if s.opts.PollTimeout > 0 {
+			dl = time.Now().Add(s.opts.PollTimeout)
+		}
+		err = s.file.SetReadDeadline(dl)
+	}
+	if err == nil {
+		s.woken = 0
+		err = s.rc.Read(s.ready)
+	}
+	switch {
+	case s.closed.Load():
+		return io.EOF
+	case s.sockErr != nil:
+		return s.readError(s.sockErr)
+	case err == nil:
+		return nil
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		// Look for an error the kernel reported without a wakeup.
+		if cerr := s.rc.Control(s.checkErr); cerr != nil && s.closed.Load() {
+			return io.EOF
+		}
+		if s.sockErr != nil {
+			return s.readError(s.sockErr)
+		}
+		return ErrTimeout
+	}
+	return s.readError(err)
+}
+
+// readyFn is the poller's test, run before the first wait and after every
+// wakeup. A wakeup without a block to read is how the kernel reports an
+// error on the socket (the interface went down), so it reads SO_ERROR
+// then.
+func (s *Socket) readyFn(fd uintptr) bool {
+	if s.closed.Load() || s.blockStatus()&statusUser != 0 {
+		return true
+	}
+	s.woken++
+	if s.woken > 1 {
+		s.checkErrFn(fd)
+		return s.sockErr != nil
+	}
+	return false
+}
+
+// checkErrFn reads and clears the socket's error (SO_ERROR) into sockErr.
+func (s *Socket) checkErrFn(fd uintptr) {
+	n, err := unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_ERROR)
+	switch {
+	case err != nil:
+		s.sockErr = err
+	case n != 0:
+		s.sockErr = syscall.Errno(n)
+	}
+}
+
+// readError makes err terminal, naming the interface.
+func (s *Socket) readError(err error) error {
+	if errors.Is(err, unix.ENETDOWN) || errors.Is(err, unix.ENODEV) || errors.Is(err, unix.ENXIO) {
+		err = fmt.Errorf("%w (%w)", ErrInterfaceDown, err)
+	}
+	s.err = fmt.Errorf("read af_packet socket on %s: %w", s.ifname, err)
+	return s.err
+}
+
+// Stats returns the socket's counters since it was opened. The kernel
+// resets its counters when they are read; Stats adds them up. After Close
+// it returns the final counts.
+func (s *Socket) Stats() (Stats, error) {
+	s.statsMu.Lock()
+	defer s.statsMu.Unlock()
+	if !s.closed.Load() {
+		if err := s.readKernelStats(); err != nil {
+			return Stats{}, err
+		}
+	}
+	st := s.kernel
+	st.Delivered = s.delivered.Load()
+	st.Truncated = s.truncated.Load()
+	return st, nil
+}
+
+// readKernelStats adds PACKET_STATISTICS to s.kernel; statsMu is held.
+func (s *Socket) readKernelStats() error {
+	var st *unix.TpacketStatsV3
+	var serr error
+	err := s.rc.Control(func(fd uintptr) {
+		st, serr = unix.GetsockoptTpacketStatsV3(int(fd), unix.SOL_PACKET, unix.PACKET_STATISTICS)
+	})
+	if err == nil {
+		err = serr
+	}
+	if err != nil {
+		return fmt.Errorf("read af_packet statistics on %s: %w", s.ifname, err)
+	}
+	// tp_packets includes the drops.
+	s.kernel.Received += uint64(st.Packets - min(st.Drops, st.Packets))
+	s.kernel.Dropped += uint64(st.Drops)
+	s.kernel.Freezes += uint64(st.Freeze_q_cnt)
+	return nil
+}
+
+// Close stops the capture: it unblocks a Next waiting for frames (which
+// returns io.EOF, as does every later call), reads the final counters,
+// closes the socket (leaving the fanout group and promiscuous mode) and
+// unmaps the ring. Closing a closed socket does nothing.
+func (s *Socket) Close() error {
+	s.statsMu.Lock()
+	if s.closed.Load() {
+		s.statsMu.Unlock()
+		return nil
+	}
+	serr := s.readKernelStats()
+	s.closed.Store(true)
+	s.statsMu.Unlock()
+	err := s.file.Close() // wakes a waiting Next
+	s.mu.Lock()
+	if s.inBlock {
+		s.releaseBlock() // publish the counters
+	}
+	unix.Munmap(s.ring)
+	s.ring = nil
+	s.mu.Unlock()
+	if err != nil {
+		return fmt.Errorf("close af_packet socket on %s: %w", s.ifname, err)
+	}
+	if serr != nil {
+		return serr
+	}
+	return nil
+}
+
+// htons converts a port or protocol number to network byte order.
+func htons(v uint16) uint16 {
+	var b [2]byte
+	binary.BigEndian.PutUint16(b[:], v)
+	return ne.Uint16(b[:])
+}
+
+const (
+	dltEthernet = 1
+	dltRaw      = 12
+)
