@@ -13,6 +13,10 @@ var (
 	// also matches it.
 	ErrTimeout = os.ErrDeadlineExceeded
 
+	// ErrNoInterface reports an interface name that the network namespace
+	// does not have.
+	ErrNoInterface = errors.New("no such interface")
+
 	// ErrInterfaceDown reports an interface that is down when the socket is
 	// opened, or that went down (or was deleted) while capturing.
 	ErrInterfaceDown = errors.New("interface is down")

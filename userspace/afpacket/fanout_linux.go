@@ -22,8 +22,11 @@ type Group struct {
 // (PACKET_FANOUT_FLAG_UNIQUEID, Linux 4.5 or later). NFStream derives the
 // id from its process id instead, which can collide with another group,
 // and a socket joining someone else's group silently splits their
-// traffic. Every socket has joined when OpenFanout returns, so no frame is
-// hashed to a socket that is not there yet.
+// traffic. Each socket has its own ring of opts.SocketBufferSize bytes.
+//
+// The sockets take no frame until all of them have joined (the kernel
+// hashes over the sockets present), so that no flow is split between
+// sockets by the group's growth.
 func OpenFanout(ifname string, n int, opts Options) (*Group, error) {
 	if n < 1 {
 		return nil, fmt.Errorf("open af_packet fanout group on %s: %d sockets, want at least 1", ifname, n)
@@ -35,7 +38,6 @@ func OpenFanout(ifname string, n int, opts Options) (*Group, error) {
 		if i > 0 {
 			group = int(g.id)
 		}
-		opts.FanoutGroup = uint16(max(group, 0))
 		s, err := open(ifname, opts, group)
 		if err != nil {
 			g.Close()
@@ -44,8 +46,13 @@ func OpenFanout(ifname string, n int, opts Options) (*Group, error) {
 		if i == 0 {
 			g.id = s.fanoutID
 		}
-		s.opts.FanoutGroup = g.id
 		g.socks = append(g.socks, s)
+	}
+	for i, s := range g.socks {
+		if err := s.start(); err != nil {
+			g.Close()
+			return nil, fmt.Errorf("start af_packet socket %d of %d on %s: %w", i+1, n, ifname, err)
+		}
 	}
 	return g, nil
 }

@@ -203,3 +203,38 @@ func TestFanoutDefrag(t *testing.T) {
 		})
 	}
 }
+
+// A socket of a fanout group takes no frame before the whole group has
+// joined and started, so that no flow is split by the group's growth.
+func TestFanoutStartsTogether(t *testing.T) {
+	ns := mustNetNS(t)
+	frames := readFrames(t, demoPcap)[:30]
+	var (
+		s   *Socket
+		err error
+	)
+	inNetNS(t, ns, func() { s, err = open("vb", Options{Fanout: true, PollTimeout: 20 * time.Millisecond}, fanoutUnique) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	in := mustInjector(t, ns, "va")
+	mustWrite(t, in, frames)
+	if got := drain(t, s, -1, 100*time.Millisecond); len(got) != 0 {
+		t.Fatalf("%d frames before start", len(got))
+	}
+	if err := s.start(); err != nil {
+		t.Fatal(err)
+	}
+	mustWrite(t, in, frames)
+	if got := drain(t, s, -1, 200*time.Millisecond); len(got) != len(frames) {
+		t.Fatalf("%d frames after start, want %d", len(got), len(frames))
+	}
+	st, err := s.Stats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Received != uint64(len(frames)) || st.Dropped != 0 {
+		t.Errorf("stats %+v: the frames before start must not count", st)
+	}
+}

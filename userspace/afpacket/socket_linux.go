@@ -20,7 +20,10 @@ import (
 )
 
 // Socket is an AF_PACKET socket with a TPACKET_V3 receive ring, bound to
-// one interface. Create it with [Open] or [OpenFanout].
+// one interface. Create it with [Open] or [OpenFanout]. Its Next method
+// makes it a flows.Source; with a negative [Options.PollTimeout] (Next then
+// never returns [ErrTimeout]) the streamer can use it as it is, and flows
+// expire only when packets arrive, as in NFStream.
 //
 // Next must not be called from several goroutines at once; Stats and Close
 // may be called from any goroutine at any time, Close also while Next
@@ -75,12 +78,21 @@ func Open(ifname string, opts Options) (*Socket, error) {
 		group = int(opts.FanoutGroup)
 	}
 	s, err := open(ifname, opts, group)
+	if err == nil {
+		if err = s.start(); err != nil {
+			s.release()
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("open af_packet socket on %s: %w", ifname, err)
 	}
 	return s, nil
 }
 
+// open creates a socket, in the fanout group (or fanoutUnique, or
+// noFanout). A socket in a group receives nothing until start: the group's
+// sockets must all have joined before frames are hashed to them, or the
+// first frames of a flow would go to the sockets already there.
 func open(ifname string, opts Options, group int) (_ *Socket, err error) {
 	opts, err = opts.withDefaults()
 	if err != nil {
@@ -129,12 +141,14 @@ func open(ifname string, opts Options, group int) (_ *Socket, err error) {
 		// without this option.
 		_ = unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_IGNORE_OUTGOING, 1)
 	}
-	if opts.Snaplen < MaxSnaplen {
-		// A filter accepting snaplen bytes makes the kernel copy no more.
-		prog := []unix.SockFilter{{Code: unix.BPF_RET | unix.BPF_K, K: uint32(opts.Snaplen)}}
-		fprog := unix.SockFprog{Len: 1, Filter: &prog[0]}
-		if err := unix.SetsockoptSockFprog(fd, unix.SOL_SOCKET, unix.SO_ATTACH_FILTER, &fprog); err != nil {
-			return nil, fmt.Errorf("attach snaplen filter: %w", err)
+	switch {
+	case group != noFanout:
+		if err := s.setFilter(0); err != nil {
+			return nil, err
+		}
+	case opts.Snaplen < MaxSnaplen:
+		if err := s.setFilter(uint32(opts.Snaplen)); err != nil {
+			return nil, err
 		}
 	}
 	if err := s.mapRing(); err != nil {
@@ -168,6 +182,32 @@ func open(ifname string, opts Options, group int) (_ *Socket, err error) {
 	return s, nil
 }
 
+// setFilter attaches a socket filter keeping the first n bytes of every
+// frame (the kernel copies no more), or no frame at all when n is 0.
+func (s *Socket) setFilter(n uint32) error {
+	prog := []unix.SockFilter{{Code: unix.BPF_RET | unix.BPF_K, K: n}}
+	fprog := unix.SockFprog{Len: 1, Filter: &prog[0]}
+	if err := unix.SetsockoptSockFprog(s.fd, unix.SOL_SOCKET, unix.SO_ATTACH_FILTER, &fprog); err != nil {
+		return fmt.Errorf("attach snaplen filter: %w", err)
+	}
+	return nil
+}
+
+// start lets frames into the ring of a socket in a fanout group, replacing
+// the filter that dropped them all with the snap length's.
+func (s *Socket) start() error {
+	if _, ok := s.FanoutGroup(); !ok {
+		return nil
+	}
+	if s.opts.Snaplen < MaxSnaplen {
+		return s.setFilter(uint32(s.opts.Snaplen))
+	}
+	if err := unix.SetsockoptInt(s.fd, unix.SOL_SOCKET, unix.SO_DETACH_FILTER, 0); err != nil {
+		return fmt.Errorf("detach filter: %w", err)
+	}
+	return nil
+}
+
 // lookup returns the interface's index and hardware type, and checks it is
 // up, asking through the socket (so in the socket's network namespace).
 func (s *Socket) lookup() (ifindex int, hatype uint16, err error) {
@@ -177,7 +217,7 @@ func (s *Socket) lookup() (ifindex int, hatype uint16, err error) {
 	}
 	if err := unix.IoctlIfreq(s.fd, unix.SIOCGIFINDEX, ifr); err != nil {
 		if errors.Is(err, unix.ENODEV) {
-			return 0, 0, errors.New("no such interface")
+			return 0, 0, ErrNoInterface
 		}
 		return 0, 0, fmt.Errorf("get interface index: %w", err)
 	}
@@ -457,9 +497,11 @@ func (s *Socket) readKernelStats() error {
 }
 
 // Close stops the capture: it unblocks a Next waiting for frames (which
-// returns io.EOF, as does every later call), reads the final counters,
-// closes the socket (leaving the fanout group and promiscuous mode) and
-// unmaps the ring. Closing a closed socket does nothing.
+// returns io.EOF, as does every later call, so that a streamer reading the
+// socket flushes its flows and ends), reads the final counters, closes the
+// socket (leaving the fanout group and promiscuous mode) and unmaps the
+// ring. Frames still in the ring are discarded. Closing a closed socket
+// does nothing.
 func (s *Socket) Close() error {
 	s.statsMu.Lock()
 	if s.closed.Load() {

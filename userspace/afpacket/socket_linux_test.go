@@ -237,7 +237,7 @@ func TestOpenErrors(t *testing.T) {
 		want         string
 		is           error
 	}{
-		{"missing", "nfm-nope0", Options{}, "open af_packet socket on nfm-nope0: no such interface", nil},
+		{"missing", "nfm-nope0", Options{}, "open af_packet socket on nfm-nope0: no such interface", ErrNoInterface},
 		{"down", "vdown", Options{}, "open af_packet socket on vdown: interface is down", ErrInterfaceDown},
 		{"name too long", "an-interface-name-too-long", Options{}, "open af_packet socket on an-interface-name-too-long: interface name", nil},
 		{"snaplen", "vb", Options{Snaplen: -1}, "open af_packet socket on vb: snaplen -1 out of range", nil},

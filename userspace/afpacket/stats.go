@@ -12,8 +12,10 @@ type Stats struct {
 	// queue until a block was handed back (tp_freeze_q_cnt).
 	Freezes uint64
 	// Delivered counts the frames Next returned, and Truncated those of
-	// them cut to the snap length (CapLen < WireLen). Both are updated
-	// when Next finishes a block, so they lag by at most the current block.
+	// them cut to the snap length (CapLen < WireLen). Both are counted
+	// when Next hands a block back to the kernel, at the call after the
+	// block's last frame, so they are exact once Next has returned
+	// ErrTimeout, or after Close.
 	Delivered uint64
 	Truncated uint64
 }
