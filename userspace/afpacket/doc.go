@@ -33,7 +33,9 @@
 // Next waits at most [Options.PollTimeout] and then returns [ErrTimeout],
 // which is not a loss: it lets the caller expire idle flows by wall clock
 // when no frame arrives. [Socket.Close] unblocks a waiting Next, which then
-// returns io.EOF.
+// returns io.EOF. With a negative PollTimeout, Next only returns with a
+// frame or at Close, and a streamer can read the socket as it is (flows
+// then expire only when packets arrive, as in NFStream).
 //
 // # Requirements
 //
