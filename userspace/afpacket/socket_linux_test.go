@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -308,5 +309,28 @@ func TestNextDoesNotAllocate(t *testing.T) {
 	}
 	if allocs != 0 {
 		t.Errorf("next allocates %v times per frame", allocs)
+	}
+}
+
+// Promiscuous mode holds while the socket is open.
+func TestPromiscuous(t *testing.T) {
+	ns := mustNetNS(t)
+	promisc := func() bool {
+		out, err := exec.Command("ip", "-n", ns, "-d", "link", "show", "vb").CombinedOutput()
+		if err != nil {
+			t.Fatalf("ip link show: %v: %s", err, out)
+		}
+		return strings.Contains(string(out), "promiscuity 1")
+	}
+	if promisc() {
+		t.Fatal("vb promiscuous before the test")
+	}
+	s := mustOpen(t, ns, "vb", Options{Promiscuous: true})
+	if !promisc() {
+		t.Error("vb not promiscuous with the socket open")
+	}
+	s.Close()
+	if promisc() {
+		t.Error("vb still promiscuous after close")
 	}
 }
