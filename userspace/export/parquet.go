@@ -1,0 +1,538 @@
+package export
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"reflect"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/parquet-go/parquet-go"
+	"github.com/parquet-go/parquet-go/compress"
+	"github.com/parquet-go/parquet-go/compress/brotli"
+	"github.com/parquet-go/parquet-go/compress/gzip"
+	"github.com/parquet-go/parquet-go/compress/lz4"
+	"github.com/parquet-go/parquet-go/compress/snappy"
+	"github.com/parquet-go/parquet-go/compress/uncompressed"
+	"github.com/parquet-go/parquet-go/compress/zstd"
+
+	"github.com/nfmeter/nfmeter/userspace/flows"
+)
+
+// ParquetOptions configures [Parquet] and [ParquetFiles]. The zero value
+// is the default: zstd, 65,536 flows per row group, no extra metadata.
+type ParquetOptions struct {
+	// Compression is one of [ParquetCompressions]; "" is "zstd".
+	Compression string
+	// RowGroupFlows is the number of flows buffered before they are
+	// written out as a row group; memory is bounded by it. 0 means
+	// [DefaultRowGroupFlows].
+	RowGroupFlows int
+	// Metadata is stored in the file's key-value metadata (how the
+	// dataset was made: version, options).
+	Metadata map[string]string
+	// CreatedBy is the file's created_by field ("" for parquet-go's).
+	CreatedBy string
+}
+
+// DefaultRowGroupFlows is the default row group size in flows. With
+// statistics and SPLT 10 a flow takes about 900 bytes in the column
+// buffers before compression, so a row group holds about 60 MB there at
+// most; flushing it keeps the writer's memory flat however many flows
+// follow.
+const DefaultRowGroupFlows = 65536
+
+// inferFlows is how many flows may be held back while the types of plugin
+// columns are not known (a column None in the first flow takes the type of
+// its first non-None value).
+const inferFlows = 1024
+
+// ParquetCompressions returns the accepted compression names.
+func ParquetCompressions() []string {
+	return []string{"zstd", "snappy", "gzip", "lz4", "brotli", "none"}
+}
+
+// ErrCompression is returned for a compression name that is not one of
+// [ParquetCompressions].
+var ErrCompression = errors.New("unknown Parquet compression")
+
+// parquetCodec returns the codec named name.
+func parquetCodec(name string) (compress.Codec, error) {
+	switch name {
+	case "", "zstd":
+		return &zstd.Codec{Level: zstd.SpeedFastest}, nil
+	case "snappy":
+		return &snappy.Codec{}, nil
+	case "gzip":
+		return &gzip.Codec{Level: gzip.DefaultCompression}, nil
+	case "lz4":
+		return &lz4.Codec{Level: lz4.Fastest}, nil
+	case "brotli":
+		return &brotli.Codec{}, nil
+	case "none":
+		return &uncompressed.Codec{}, nil
+	}
+	return nil, fmt.Errorf("%w %q: accepted values are %s", ErrCompression, name, strings.Join(ParquetCompressions(), ", "))
+}
+
+// ValidateParquetCompression reports whether name is an accepted
+// compression ([ErrCompression] otherwise).
+func ValidateParquetCompression(name string) error {
+	_, err := parquetCodec(name)
+	return err
+}
+
+// pqColumn is one output column.
+type pqColumn struct {
+	name     string
+	typ      pqType
+	optional bool // plugin columns: None is a null
+	anon     bool // replaced by its keyed hash (a STRING)
+}
+
+// pqLayout is the typed column list of a flow stream, fixed by the first
+// flows and shared by every chunk file.
+type pqLayout struct {
+	cols   []pqColumn
+	schema *parquet.Schema
+}
+
+// Parquet writes flows to one Parquet file: NFStream's columns in
+// NFStream's order, typed (INT64 counters and times, DOUBLE statistics,
+// STRING text, LIST<INT64> for the SPLT arrays, plugin columns typed from
+// their first values and nullable), with the same values as the CSV
+// export: printing a Parquet value the way [CSV] prints it gives the CSV
+// field. Rows are flushed as row groups of [ParquetOptions.RowGroupFlows]
+// flows; [Parquet.Close] writes the footer, without which the file cannot
+// be read. It is not safe for concurrent use.
+type Parquet struct {
+	out    io.Writer
+	opts   ParquetOptions
+	codec  compress.Codec
+	anon   *Anonymizer
+	schema *flows.Schema
+	layout *pqLayout
+	w      *parquet.Writer
+
+	pending [][]flows.Value // held back until the plugin columns' types are known
+	vals    []flows.Value
+	direct  bool // no plugin or anonymized column: values come straight from the flow
+	generic bool // tests: always go through flows.Values
+
+	// The batch being built, column by column.
+	cols        [][]parquet.Value
+	colRowStart []int  // where the current row starts in each column
+	arena       []byte // bytes of the batch's strings
+	batchRows   int
+	groupRows   int // rows handed to the current row group
+
+	n      uint64 // flows written
+	err    error  // first error; later writes return it
+	broken bool   // the Parquet writer itself failed (output error)
+	closed bool
+}
+
+// NewParquet returns a writer to w. anon may be nil. The schema is taken
+// from the first Write.
+func NewParquet(w io.Writer, anon *Anonymizer, opts ParquetOptions) (*Parquet, error) {
+	codec, err := parquetCodec(opts.Compression)
+	if err != nil {
+		return nil, err
+	}
+	if opts.RowGroupFlows <= 0 {
+		opts.RowGroupFlows = DefaultRowGroupFlows
+	}
+	return &Parquet{out: w, opts: opts, codec: codec, anon: anon}, nil
+}
+
+// Write adds one flow. The first call fixes the columns from schema s.
+// Write errors may come late: rows reach w a row group at a time.
+func (p *Parquet) Write(f *flows.Flow, s *flows.Schema) error {
+	if p.err != nil {
+		return p.err
+	}
+	if p.closed {
+		return errors.New("parquet: write after close")
+	}
+	if p.schema == nil {
+		p.schema = s
+	}
+	if p.layout == nil {
+		vals := f.Values(p.schema, nil)
+		p.pending = append(p.pending, vals)
+		if !p.typesKnown() && len(p.pending) < inferFlows {
+			return nil
+		}
+		return p.flushPending()
+	}
+	if p.direct {
+		p.appendFlow(f)
+		return p.endRow()
+	}
+	p.vals = f.Values(p.schema, p.vals[:0])
+	return p.add(p.vals)
+}
+
+// typesKnown reports whether every plugin column has had a non-None value
+// in the flows held back.
+func (p *Parquet) typesKnown() bool {
+	first := len(p.schema.Names) - len(p.schema.UDPS)
+	for i := first; i < len(p.schema.Names); i++ {
+		seen := false
+		for _, row := range p.pending {
+			if row[i].Kind != flows.KindNone {
+				seen = true
+				break
+			}
+		}
+		if !seen {
+			return false
+		}
+	}
+	return true
+}
+
+// flushPending fixes the layout from the flows held back and writes them.
+func (p *Parquet) flushPending() error {
+	if p.layout == nil {
+		if p.err = p.setLayout(newLayout(p.schema, p.pending, p.anon)); p.err != nil {
+			return p.err
+		}
+	}
+	for _, row := range p.pending {
+		if err := p.add(row); err != nil {
+			return err
+		}
+	}
+	p.pending = nil
+	return nil
+}
+
+// setLayout fixes the columns and opens the Parquet writer.
+func (p *Parquet) setLayout(l *pqLayout) error {
+	p.layout = l
+	opts := []parquet.WriterOption{
+		l.schema,
+		parquet.Compression(p.codec),
+		parquet.PageBufferSize(64 << 10),
+		parquet.WriteBufferSize(1 << 20),
+	}
+	if p.opts.CreatedBy != "" {
+		opts = append(opts, &parquet.WriterConfig{CreatedBy: p.opts.CreatedBy})
+	}
+	keys := make([]string, 0, len(p.opts.Metadata))
+	for k := range p.opts.Metadata {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		opts = append(opts, parquet.KeyValueMetadata(k, p.opts.Metadata[k]))
+	}
+	cfg, err := parquet.NewWriterConfig(opts...)
+	if err != nil {
+		return fmt.Errorf("parquet: %w", err)
+	}
+	p.w = parquet.NewWriter(p.out, cfg)
+	p.cols = make([][]parquet.Value, len(l.cols))
+	p.colRowStart = make([]int, len(l.cols))
+	p.direct = len(p.schema.UDPS) == 0 && !p.generic
+	for _, c := range l.cols {
+		p.direct = p.direct && !c.anon
+	}
+	return nil
+}
+
+// newLayout types the columns of schema s from the first flows' values:
+// the built-in columns by their kind, plugin columns by their first
+// non-None value (STRING when there is none), anonymized columns as
+// STRING.
+func newLayout(s *flows.Schema, first [][]flows.Value, anon *Anonymizer) *pqLayout {
+	l := &pqLayout{cols: make([]pqColumn, len(s.Names))}
+	firstUDPS := len(s.Names) - len(s.UDPS)
+	fields := make([]parquet.Field, len(s.Names))
+	for i, name := range s.Names {
+		c := pqColumn{name: name, typ: pqString, optional: i >= firstUDPS}
+		c.anon = anon != nil && slices.Contains(anon.Columns, name)
+		for _, row := range first {
+			if v := &row[i]; v.Kind == flows.KindAny {
+				c.typ = inferType(v.A)
+				break
+			} else if t, ok := kindType(v.Kind); ok {
+				c.typ = t
+				break
+			}
+		}
+		if c.anon {
+			c.typ = pqString
+		}
+		l.cols[i] = c
+		fields[i] = &pqField{Node: c.typ.node(c.optional), name: name}
+	}
+	l.schema = parquet.NewSchema("flows", &pqGroup{fields: fields})
+	return l
+}
+
+// lv returns v with the levels of a value at depth rep/def.
+func lv(v parquet.Value, rep, def int) parquet.Value {
+	v.SetRepetitionLevel(rep)
+	v.SetDefinitionLevel(def)
+	return v
+}
+
+// add appends one row given as values in schema order.
+func (p *Parquet) add(vals []flows.Value) error {
+	if p.err != nil {
+		return p.err
+	}
+	if err := p.appendValues(vals); err != nil {
+		// Drop the partial row: every column gets back to the same length.
+		for i := range p.cols {
+			p.cols[i] = p.cols[i][:p.colRowStart[i]]
+		}
+		p.err = err
+		return err
+	}
+	return p.endRow()
+}
+
+// endRow counts the row just appended and writes the batch when full.
+func (p *Parquet) endRow() error {
+	p.n++
+	p.batchRows++
+	for i := range p.cols {
+		p.colRowStart[i] = len(p.cols[i])
+	}
+	if p.batchRows == pqRowBatch || p.groupRows+p.batchRows >= p.opts.RowGroupFlows {
+		return p.writeBatch()
+	}
+	return nil
+}
+
+// pqRowBatch is how many rows are handed to the column writers at once.
+const pqRowBatch = 256
+
+// writeBatch hands the batch's values to the column writers, and ends the
+// row group when it is full.
+func (p *Parquet) writeBatch() error {
+	if p.batchRows == 0 {
+		return nil
+	}
+	for i, cw := range p.w.ColumnWriters() {
+		if _, err := cw.WriteRowValues(p.cols[i]); err != nil {
+			return p.fail(err)
+		}
+		clear(p.cols[i])
+		p.cols[i] = p.cols[i][:0]
+		p.colRowStart[i] = 0
+	}
+	p.arena = p.arena[:0]
+	p.groupRows += p.batchRows
+	p.batchRows = 0
+	if p.groupRows >= p.opts.RowGroupFlows {
+		p.groupRows = 0
+		if err := p.w.Flush(); err != nil {
+			return p.fail(err)
+		}
+	}
+	return nil
+}
+
+// fail records an error of the Parquet writer (the output's, usually):
+// nothing more can be written.
+func (p *Parquet) fail(err error) error {
+	if p.err == nil {
+		p.err = err
+	}
+	p.broken = true
+	return err
+}
+
+// appendValues appends the Parquet values of one flow, column by column.
+func (p *Parquet) appendValues(vals []flows.Value) error {
+	id := uint64(0)
+	if len(vals) > 0 && vals[0].Kind == flows.KindUint {
+		id = vals[0].U
+	}
+	for i := range vals {
+		c := &p.layout.cols[i]
+		v := &vals[i]
+		def := 0
+		if c.optional {
+			def = 1
+		}
+		col := p.cols[i]
+		switch {
+		case v.Kind == flows.KindNone || (v.Kind == flows.KindAny && v.A == nil):
+			if !c.optional {
+				return fmt.Errorf("column %s: flow %d has no value", c.name, id)
+			}
+			col = append(col, parquet.Value{})
+		case c.anon:
+			col = append(col, lv(p.str(p.anon.hash(appendPyStr(nil, v))), 0, def))
+		case v.Kind == flows.KindAny:
+			var ok bool
+			if col, ok = p.appendAny(col, c, def, v.A); !ok {
+				return mismatchError(c.name, c.typ, id, v.A)
+			}
+		default:
+			var ok bool
+			if col, ok = p.appendKind(col, c, def, v); !ok {
+				return fmt.Errorf("column %s is %s but flow %d holds a value of kind %d", c.name, c.typ, id, v.Kind)
+			}
+		}
+		p.cols[i] = col
+	}
+	return nil
+}
+
+// appendKind appends a built-in column's value.
+func (p *Parquet) appendKind(col []parquet.Value, c *pqColumn, def int, v *flows.Value) ([]parquet.Value, bool) {
+	switch {
+	case v.Kind == flows.KindUint && c.typ == pqInt64:
+		return append(col, lv(parquet.Int64Value(int64(v.U)), 0, def)), true
+	case v.Kind == flows.KindInt && c.typ == pqInt64:
+		return append(col, lv(parquet.Int64Value(v.I), 0, def)), true
+	case v.Kind == flows.KindFloat && c.typ == pqDouble:
+		return append(col, lv(parquet.DoubleValue(v.F), 0, def)), true
+	case v.Kind == flows.KindString && c.typ == pqString:
+		return append(col, lv(p.str(v.S), 0, def)), true
+	case v.Kind == flows.KindBool && c.typ == pqBool:
+		return append(col, lv(parquet.BooleanValue(v.B), 0, def)), true
+	case v.Kind == flows.KindInts && c.typ == pqInt64List:
+		if len(v.Ints) == 0 {
+			return append(col, lv(parquet.Value{}, 0, def)), true
+		}
+		for j, x := range v.Ints {
+			col = append(col, lv(parquet.Int64Value(x), min(j, 1), def+1))
+		}
+		return col, true
+	}
+	return col, false
+}
+
+// appendAny appends a plugin value converted to the column's type.
+func (p *Parquet) appendAny(col []parquet.Value, c *pqColumn, def int, a any) ([]parquet.Value, bool) {
+	switch c.typ {
+	case pqString:
+		start := len(p.arena)
+		p.arena = appendPyAny(p.arena, a, false)
+		return append(col, lv(parquet.ByteArrayValue(p.arena[start:len(p.arena):len(p.arena)]), 0, def)), true
+	case pqInt64:
+		if n, ok := anyInt64(a); ok {
+			return append(col, lv(parquet.Int64Value(n), 0, def)), true
+		}
+	case pqDouble:
+		if f, ok := anyFloat(a); ok {
+			return append(col, lv(parquet.DoubleValue(f), 0, def)), true
+		}
+	case pqBool:
+		if b, ok := a.(bool); ok {
+			return append(col, lv(parquet.BooleanValue(b), 0, def)), true
+		}
+	default:
+		rv := reflect.ValueOf(a)
+		if rv.Kind() != reflect.Slice && rv.Kind() != reflect.Array {
+			break
+		}
+		if rv.Len() == 0 {
+			return append(col, lv(parquet.Value{}, 0, def)), true
+		}
+		for j := range rv.Len() {
+			e := rv.Index(j).Interface()
+			var pv parquet.Value
+			switch c.typ {
+			case pqInt64List:
+				n, ok := anyInt64(e)
+				if !ok {
+					return col, false
+				}
+				pv = parquet.Int64Value(n)
+			case pqDoubleList:
+				f, ok := anyFloat(e)
+				if !ok {
+					return col, false
+				}
+				pv = parquet.DoubleValue(f)
+			case pqStringList:
+				ev := reflect.ValueOf(e)
+				if ev.Kind() != reflect.String {
+					return col, false
+				}
+				pv = p.str(ev.String())
+			}
+			col = append(col, lv(pv, min(j, 1), def+1))
+		}
+		return col, true
+	}
+	return col, false
+}
+
+// str returns a STRING value whose bytes live in the arena until the row
+// batch is written.
+func (p *Parquet) str(s string) parquet.Value {
+	start := len(p.arena)
+	p.arena = append(p.arena, s...)
+	return parquet.ByteArrayValue(p.arena[start:len(p.arena):len(p.arena)])
+}
+
+// Written returns the number of flows accepted so far.
+func (p *Parquet) Written() uint64 { return p.n + uint64(len(p.pending)) }
+
+// Close writes the buffered rows, the last row group and the footer. It
+// does not close the underlying writer. After a write error it still
+// tries to end the file, so that the row groups already written stay
+// readable when the error was not the output's.
+func (p *Parquet) Close() error {
+	if p.closed {
+		return p.err
+	}
+	p.closed = true
+	if p.schema == nil {
+		return p.err // no flow: nothing was written
+	}
+	if p.layout == nil && p.err == nil {
+		p.flushPending()
+	}
+	if p.w == nil {
+		return p.err
+	}
+	if !p.broken {
+		p.writeBatch() // the rows before a bad value are kept
+	}
+	if err := p.w.Close(); p.err == nil && err != nil {
+		p.err = err
+	}
+	return p.err
+}
+
+// pqGroup is a Parquet group whose fields keep their order (parquet.Group
+// sorts them by name).
+type pqGroup struct {
+	parquet.Group
+	fields []parquet.Field
+}
+
+func (g *pqGroup) Fields() []parquet.Field { return g.fields }
+
+func (g *pqGroup) String() string {
+	var b strings.Builder
+	b.WriteString("message flows {")
+	for _, f := range g.fields {
+		fmt.Fprintf(&b, " %s %v;", f.Name(), f)
+	}
+	b.WriteString(" }")
+	return b.String()
+}
+
+// pqField is a named column of a pqGroup.
+type pqField struct {
+	parquet.Node
+	name string
+}
+
+func (f *pqField) Name() string { return f.name }
+
+// Value is only used to write Go structs, which this package does not do.
+func (f *pqField) Value(reflect.Value) reflect.Value { return reflect.Value{} }
