@@ -7,6 +7,7 @@ import (
 	"io"
 	"strings"
 
+	"github.com/nfmeter/nfmeter/userspace/export"
 	"github.com/nfmeter/nfmeter/userspace/flows"
 	"github.com/nfmeter/nfmeter/userspace/ndpi"
 )
@@ -36,6 +37,9 @@ type config struct {
 	cpuProfile         string
 	ndpiRawLabels      bool
 	ndpiShards         int64
+	format             string            // csv or parquet (resolved from --output when not given)
+	parquetCompression string            // --parquet-compression
+	settings           map[string]string // every flag's value, for the Parquet metadata
 }
 
 type listFlag struct{ v *[]string }
@@ -52,11 +56,12 @@ func (l listFlag) Set(s string) error {
 	return nil
 }
 
-const usageHead = `Usage: nfmeter --pcap FILE [--pcap FILE ...] [-o OUT.csv] [options]
+const usageHead = `Usage: nfmeter --pcap FILE [--pcap FILE ...] [-o OUT.csv|OUT.parquet] [options]
        nfmeter replay --pcap FILE --interface IF [--pps N | --topspeed]
 
 Turns packet captures into bidirectional flow records with NFStream's
-columns and semantics (NFStream 6.5.4), byte-identical CSV output.
+columns and semantics (NFStream 6.5.4): byte-identical CSV output, or
+typed Parquet with the same values.
 
 Options:
 `
@@ -69,7 +74,7 @@ func newFlagSet(cfg *config, stderr io.Writer) *flag.FlagSet {
 		fs.PrintDefaults()
 	}
 	fs.Var(listFlag{&cfg.pcaps}, "pcap", "capture `file` (pcap or pcapng); repeat to read several files as one source")
-	fs.StringVar(&cfg.output, "output", "", "output `path` (\"-\" for stdout; default <first pcap>.csv)")
+	fs.StringVar(&cfg.output, "output", "", "output `path` (\"-\" for stdout; default <first pcap>.csv, or .parquet with --format parquet)")
 	fs.StringVar(&cfg.output, "o", "", "shorthand for --output")
 	fs.BoolVar(&cfg.decodeTunnels, "decode-tunnels", true, "decode GTP-U, CAPWAP and TZSP tunnels")
 	fs.StringVar(&cfg.bpfFilter, "bpf-filter", "", "libpcap filter `expression` applied before metering")
@@ -85,8 +90,10 @@ func newFlagSet(cfg *config, stderr io.Writer) *flag.FlagSet {
 	fs.Int64Var(&cfg.nMeters, "n-meters", 0, "parallel workers (0: one per CPU); output is identical for every value")
 	fs.Int64Var(&cfg.maxNFlows, "max-nflows", 0, "stop after this many flows (0: unlimited)")
 	fs.StringVar(&cfg.columnsToAnonymize, "columns-to-anonymize", "", "comma-separated `columns` replaced by keyed BLAKE2b-512 (new key per run)")
-	fs.Int64Var(&cfg.flowsPerFile, "flows-per-file", 0, "write this many flows per file, naming files by replacing \"csv\" in the path with \"<i>.csv\" (0: one file)")
+	fs.Int64Var(&cfg.flowsPerFile, "flows-per-file", 0, "write this many flows per file, naming files by replacing \"csv\" in the path with \"<i>.csv\" (\"parquet\" with \"<i>.parquet\" for Parquet; 0: one file)")
 	fs.Int64Var(&cfg.rotateFiles, "rotate-files", 0, "with --flows-per-file, reuse file indexes modulo this number (0: never)")
+	fs.StringVar(&cfg.format, "format", "", "output format: csv or parquet (default: parquet when --output ends in .parquet, else csv)")
+	fs.StringVar(&cfg.parquetCompression, "parquet-compression", "zstd", "Parquet compression: "+strings.Join(export.ParquetCompressions(), ", "))
 	fs.StringVar(&cfg.progress, "progress", "auto", "progress bar on stderr: auto (when stderr is a terminal), always, never")
 	fs.BoolVar(&cfg.quiet, "quiet", false, "no summary line")
 	fs.BoolVar(&cfg.version, "version", false, "print the version and exit")
@@ -165,10 +172,46 @@ func parseArgs(args []string, stderr io.Writer) (*config, error) {
 	default:
 		return nil, usagef("invalid --progress %q: accepted values are auto, always, never", cfg.progress)
 	}
-	if cfg.output == "" {
-		cfg.output = cfg.pcaps[0] + ".csv"
+	if err := cfg.resolveFormat(fs); err != nil {
+		return nil, err
 	}
+	if cfg.output == "" {
+		cfg.output = cfg.pcaps[0] + "." + cfg.format
+	}
+	cfg.settings = map[string]string{}
+	fs.VisitAll(func(f *flag.Flag) {
+		if f.Name != "o" && f.Name != "version" && f.Name != "cpu-profile" {
+			cfg.settings[f.Name] = f.Value.String()
+		}
+	})
 	return cfg, nil
+}
+
+// resolveFormat checks --format and --parquet-compression and picks the
+// format from the output path when --format is not given.
+func (c *config) resolveFormat(fs *flag.FlagSet) error {
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	switch c.format {
+	case "":
+		c.format = "csv"
+		if strings.HasSuffix(strings.ToLower(c.output), ".parquet") {
+			c.format = "parquet"
+		}
+	case "csv", "parquet":
+	default:
+		return usagef("invalid --format %q: accepted values are csv, parquet", c.format)
+	}
+	if err := export.ValidateParquetCompression(c.parquetCompression); err != nil {
+		return usagef("invalid --parquet-compression %q: accepted values are %s", c.parquetCompression, strings.Join(export.ParquetCompressions(), ", "))
+	}
+	if set["parquet-compression"] && c.format != "parquet" {
+		return usagef("--parquet-compression applies to Parquet output (--format parquet, or an --output ending in .parquet)")
+	}
+	if c.format == "parquet" && c.flowsPerFile > 0 && c.output != "" && (c.output == "-" || !strings.Contains(c.output, "parquet")) {
+		return usagef("invalid --output %q with --flows-per-file: Parquet chunks are named by numbering \"parquet\" in the path (out.parquet gives out.0.parquet, out.1.parquet...), so the path must contain it", c.output)
+	}
+	return nil
 }
 
 // options maps the command line to the flow engine's options.

@@ -126,13 +126,7 @@ func meter(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 	if err != nil {
 		return flagError(err)
 	}
-	sink, err := export.NewCSVFiles(export.FileOptions{
-		Path:               cfg.output,
-		FlowsPerFile:       uint64(cfg.flowsPerFile),
-		RotateFiles:        uint64(cfg.rotateFiles),
-		ColumnsToAnonymize: cfg.anonymizeColumns(),
-		Workers:            formatWorkers(opts.NMeters),
-	}, func(first *flows.Flow) *flows.Schema { return flows.NewSchema(&opts, first) }, stdout)
+	sink, err := newSink(cfg, &opts, stdout)
 	if err != nil {
 		return err
 	}
@@ -176,6 +170,40 @@ func meter(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 		}
 	}
 	return runErr
+}
+
+// flowSink is the exporter: [export.CSVFiles] or [export.ParquetFiles].
+// Close must be called on every path: it ends the file (the Parquet
+// footer included) with every flow written so far.
+type flowSink interface {
+	Write(f *flows.Flow) error
+	Close() error
+	Written() uint64
+}
+
+// newSink opens the exporter of --format.
+func newSink(cfg *config, opts *flows.Options, stdout io.Writer) (flowSink, error) {
+	fo := export.FileOptions{
+		Path:               cfg.output,
+		FlowsPerFile:       uint64(cfg.flowsPerFile),
+		RotateFiles:        uint64(cfg.rotateFiles),
+		ColumnsToAnonymize: cfg.anonymizeColumns(),
+		Workers:            formatWorkers(opts.NMeters),
+	}
+	schema := func(first *flows.Flow) *flows.Schema { return flows.NewSchema(opts, first) }
+	if cfg.format != "parquet" {
+		return export.NewCSVFiles(fo, schema, stdout)
+	}
+	// The dataset records how it was made: the version and every flag.
+	meta := map[string]string{"nfmeter.version": version, "nfmeter.semantics": "NFStream 6.5.4"}
+	for name, v := range cfg.settings {
+		meta["nfmeter.option."+name] = v
+	}
+	return export.NewParquetFiles(fo, export.ParquetOptions{
+		Compression: cfg.parquetCompression,
+		Metadata:    meta,
+		CreatedBy:   "nfmeter version " + version,
+	}, schema, stdout)
 }
 
 // formatWorkers is how many goroutines format CSV rows: none with one

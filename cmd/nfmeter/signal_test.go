@@ -60,17 +60,26 @@ func writeBigPcap(tb testing.TB, path string, n int) {
 	f.Close()
 }
 
-// Ctrl-C writes every flow metered so far, then exits 130.
-func TestInterruptFlushesEveryFlow(t *testing.T) {
-	if testing.Short() {
-		t.Skip("writes a large capture")
-	}
+// interruptedRun is what an interrupted nfmeter run reported.
+type interruptedRun struct {
+	read   int // packets read before the interrupt (summary line)
+	nflows int // flows written (summary line)
+	total  int // packets in the capture
+}
+
+// runInterrupted meters ever larger generated captures into out with
+// extra flags, sending SIGINT once the first progress update shows
+// metering under way, until one run is cut before its end. It checks the
+// exit status and the summary line, and skips the test when metering
+// always finishes first.
+func runInterrupted(t *testing.T, out string, extra ...string) interruptedRun {
+	t.Helper()
 	dir := t.TempDir()
 	in := filepath.Join(dir, "big.pcap")
-	out := filepath.Join(dir, "big.csv")
 	for n := 4_000_000; n <= 64_000_000; n *= 2 {
 		writeBigPcap(t, in, n)
-		cmd := exec.Command(os.Args[0], "--pcap", in, "-o", out, "--progress", "always", "--n-meters", "1")
+		args := append([]string{"--pcap", in, "-o", out, "--progress", "always", "--n-meters", "1"}, extra...)
+		cmd := exec.Command(os.Args[0], args...)
 		cmd.Env = append(os.Environ(), "NFMETER_TEST_AS_MAIN=1")
 		stderr, err := cmd.StderrPipe()
 		if err != nil {
@@ -79,7 +88,6 @@ func TestInterruptFlushesEveryFlow(t *testing.T) {
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		// Interrupt once the first progress update shows metering under way.
 		r := bufio.NewReader(stderr)
 		var log strings.Builder
 		buf := make([]byte, 256)
@@ -109,40 +117,51 @@ func TestInterruptFlushesEveryFlow(t *testing.T) {
 		if m == nil {
 			t.Fatalf("no summary line: %s", log.String())
 		}
-		read, _ := strconv.Atoi(m[1])
-		nflows, _ := strconv.Atoi(m[4])
-		b, err := os.ReadFile(out)
-		if err != nil {
-			t.Fatal(err)
+		run := interruptedRun{total: n}
+		run.read, _ = strconv.Atoi(m[1])
+		run.nflows, _ = strconv.Atoi(m[4])
+		if run.read >= n {
+			t.Errorf("read %d of %d packets: the interrupt did not stop reading", run.read, n)
 		}
-		lines := strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
-		if len(lines)-1 != nflows || nflows == 0 {
-			t.Fatalf("%d rows in the file, summary says %d flows", len(lines)-1, nflows)
-		}
-		hdr := splitCSV(lines[0])
-		pk := -1
-		for i, h := range hdr {
-			if h == "bidirectional_packets" {
-				pk = i
-			}
-		}
-		total := 0
-		for _, l := range lines[1:] {
-			f := splitCSV(l)
-			if len(f) != len(hdr) {
-				t.Fatalf("incomplete row %q", l)
-			}
-			v, _ := strconv.Atoi(f[pk])
-			total += v
-		}
-		if total != read {
-			t.Errorf("flows hold %d packets, %d were read before the interrupt", total, read)
-		}
-		if read >= n {
-			t.Errorf("read %d of %d packets: the interrupt did not stop reading", read, n)
-		}
-		t.Logf("interrupted after %d of %d packets; %d flows written", read, n, nflows)
-		return
+		t.Logf("interrupted after %d of %d packets; %d flows written", run.read, n, run.nflows)
+		return run
 	}
 	t.Skip("metering was always faster than the interrupt")
+	return interruptedRun{}
+}
+
+// Ctrl-C writes every flow metered so far, then exits 130.
+func TestInterruptFlushesEveryFlow(t *testing.T) {
+	if testing.Short() {
+		t.Skip("writes a large capture")
+	}
+	out := filepath.Join(t.TempDir(), "big.csv")
+	run := runInterrupted(t, out)
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
+	if len(lines)-1 != run.nflows || run.nflows == 0 {
+		t.Fatalf("%d rows in the file, summary says %d flows", len(lines)-1, run.nflows)
+	}
+	hdr := splitCSV(lines[0])
+	pk := -1
+	for i, h := range hdr {
+		if h == "bidirectional_packets" {
+			pk = i
+		}
+	}
+	total := 0
+	for _, l := range lines[1:] {
+		f := splitCSV(l)
+		if len(f) != len(hdr) {
+			t.Fatalf("incomplete row %q", l)
+		}
+		v, _ := strconv.Atoi(f[pk])
+		total += v
+	}
+	if total != run.read {
+		t.Errorf("flows hold %d packets, %d were read before the interrupt", total, run.read)
+	}
 }
