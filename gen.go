@@ -7,4 +7,4 @@
 // clang; CI regenerates them and fails when they differ.
 package nfmeter
 
-//go:generate go tool bpf2go -output-dir userspace/bpfobj -go-package bpfobj -tags linux -target bpfel -type flow_key -type flow_state -type flow_data -type dir_state -type packet_event -type flow_end_event -type event_type -type punt_reason -type counter Meter bpf/meter.c -- -I/usr/include/x86_64-linux-gnu
+//go:generate go tool bpf2go -output-dir userspace/bpfobj -go-package bpfobj -tags linux -target bpfel -type flow_key -type flow_state -type flow_data -type dir_state -type packet_hdr -type flow_end_event -type event_type -type punt_reason -type counter -type apply_req Meter bpf/meter.c -- -I/usr/include/x86_64-linux-gnu

@@ -8,7 +8,10 @@
  *    TCP, UDP, ICMP and any other protocol). Frames NFStream would ignore are
  *    counted and left alone. Everything else (MPLS, PPPoE, LLC, IP in IP,
  *    IPv6 extension headers, tunnels when decoding them is on) is punted:
- *    copied to userspace, whose decoder meters it.
+ *    copied to userspace, whose decoder (the same as offline) finds the key
+ *    and runs nfm_apply through BPF_PROG_TEST_RUN to count the packet in the
+ *    same table. So a flow is never split between kernel and userspace,
+ *    whatever encapsulations its packets use.
  * 2. meter() updates the flow's entry in the `flows` hash map under its spin
  *    lock: counters, times, sizes and gaps (as sums, sums of squares, minima
  *    and maxima, from which userspace derives NFStream's statistics) and TCP
@@ -84,6 +87,7 @@ struct scratch {
 	} init;
 	struct flow_data ended; /* a flow ended by this packet */
 	__u64 gen_seq;
+	struct packet_event ev; /* a record being built */
 };
 
 struct {
@@ -94,8 +98,9 @@ struct {
 } scratch_map SEC(".maps");
 
 /* Force the shared types into BTF for bpf2go -type. */
-const struct packet_event *unused_packet_event __attribute__((unused));
+const struct packet_hdr *unused_packet_hdr __attribute__((unused));
 const struct flow_end_event *unused_flow_end_event __attribute__((unused));
+const struct apply_req *unused_apply_req __attribute__((unused));
 const enum event_type *unused_event_type __attribute__((unused));
 const enum punt_reason *unused_punt_reason __attribute__((unused));
 const enum counter *unused_counter __attribute__((unused));
@@ -113,6 +118,7 @@ struct pkt {
 	__u8 src_is_lo;
 	__u8 tcp_flags;
 	__u16 size;
+	__u16 l3_off; /* offset of the IP header */
 	__u8 src_mac[6];
 	__u8 dst_mac[6];
 };
@@ -187,6 +193,7 @@ static __always_inline int parse(const __u8 *d, const void *end, __u32 caplen, _
 
 	__u32 l4off, l4len, ipsize;
 	__u8 proto;
+	p->l3_off = off;
 	__u64 src[2] = {}, dst[2] = {};
 	if (ver == 4) {
 		__u32 ihl = (ip[0] & 0x0f) * 4;
@@ -391,11 +398,15 @@ struct plan {
 	__u8 reason; /* its expiration id */
 };
 
-/* meter counts a parsed packet in its flow. It returns 0, or -1 when the
- * packet's new flow does not fit (punt it). */
-static __always_inline int meter(const struct pkt *p, struct scratch *sc, struct plan *pl)
+static __always_inline __u64 now_ms(void)
 {
-	__u64 t = (bpf_ktime_get_boot_ns() + cfg_clock_offset_ns) / 1000000;
+	return (bpf_ktime_get_boot_ns() + cfg_clock_offset_ns) / 1000000;
+}
+
+/* meter counts a parsed packet, arrived at t, in its flow. It returns 0, or
+ * -1 when the packet's new flow does not fit (punt it). */
+static __always_inline int meter(const struct pkt *p, __u64 t, struct scratch *sc, struct plan *pl)
+{
 	struct flow_state *st = bpf_map_lookup_elem(&flows, &p->key);
 	if (!st) {
 		__u64 gen = next_gen(sc);
@@ -465,13 +476,6 @@ static __always_inline int meter(const struct pkt *p, struct scratch *sc, struct
 	return 0;
 }
 
-static __always_inline long load_frame(void *ctx, int xdp, void *to, __u32 len)
-{
-	if (xdp)
-		return bpf_xdp_load_bytes(ctx, 0, to, len);
-	return bpf_skb_load_bytes(ctx, 0, to, len);
-}
-
 /* snap returns how many bytes of a frame to copy, in [0, NFM_SNAP_MAX]. The
  * barrier keeps clang from reusing the unbounded caplen for the result. */
 static __always_inline __u32 snap(__u32 caplen)
@@ -483,27 +487,92 @@ static __always_inline __u32 snap(__u32 caplen)
 	return n;
 }
 
+/* send_frame copies n bytes of the frame from offset off after the header
+ * already in sc->ev.h and outputs the record. It returns 0 or a negative
+ * error (no room in the ring buffer, frame unreadable). */
+static __always_inline long send_frame(void *ctx, int xdp, struct scratch *sc, __u32 off, __u32 n)
+{
+	asm volatile("" : "+r"(n));
+	if (n > NFM_SNAP_MAX)
+		n = NFM_SNAP_MAX;
+	if (n > 0) {
+		long err;
+		if (xdp)
+			err = bpf_xdp_load_bytes(ctx, off, sc->ev.data, n);
+		else
+			err = bpf_skb_load_bytes(ctx, off, sc->ev.data, n);
+		if (err < 0)
+			return err;
+	}
+	sc->ev.h.cap_len = n;
+	return bpf_ringbuf_output(&events, &sc->ev, sizeof(struct packet_hdr) + n, 0);
+}
+
 static __always_inline void punt(void *ctx, int xdp, __u32 caplen, __u32 wire_len, __u8 reason)
 {
 	count(COUNTER_PUNTED);
-	struct packet_event *ev = bpf_ringbuf_reserve(&events, sizeof(*ev), 0);
-	if (!ev) {
-		count(COUNTER_PUNT_LOST);
+	__u32 zero = 0;
+	struct scratch *sc = bpf_map_lookup_elem(&scratch_map, &zero);
+	if (!sc)
 		return;
-	}
-	__builtin_memset(ev, 0, offsetof(struct packet_event, data));
-	ev->type = EVENT_PUNT;
-	ev->reason = reason;
-	ev->wire_len = wire_len;
-	ev->ts_ms = (bpf_ktime_get_boot_ns() + cfg_clock_offset_ns) / 1000000;
-	__u32 n = snap(caplen);
-	if (n == 0 || load_frame(ctx, xdp, ev->data, n) < 0) {
-		bpf_ringbuf_discard(ev, 0);
+	__builtin_memset(&sc->ev.h, 0, sizeof(sc->ev.h));
+	sc->ev.h.type = EVENT_PUNT;
+	sc->ev.h.reason = reason;
+	sc->ev.h.wire_len = wire_len;
+	sc->ev.h.ts_ms = now_ms();
+	__u32 n = caplen < NFM_SNAP_MAX ? caplen : NFM_SNAP_MAX;
+	if (send_frame(ctx, xdp, sc, 0, n) < 0)
 		count(COUNTER_PUNT_LOST);
-		return;
+}
+
+/* account meters p, arrived at t, and sends what userspace needs: the
+ * flow it ended, and a copy of the packet (frame bytes from frame_off) when
+ * it is among the flow's first. It returns -1 when the flow table is full. */
+static __always_inline int account(void *ctx, int xdp, const struct pkt *p, __u64 t, __u32 frame_off,
+				   __u32 caplen, __u32 wire_len)
+{
+	__u32 zero = 0;
+	struct scratch *sc = bpf_map_lookup_elem(&scratch_map, &zero);
+	if (!sc)
+		return 0;
+	struct plan pl = {};
+	if (meter(p, t, sc, &pl) < 0)
+		return -1;
+	if (pl.ended) {
+		struct flow_end_event *fe = bpf_ringbuf_reserve(&events, sizeof(*fe), 0);
+		if (fe) {
+			fe->type = EVENT_FLOW_END;
+			fe->reason = pl.reason;
+			fe->key = p->key;
+			fe->d = sc->ended;
+			bpf_ringbuf_submit(fe, 0);
+		} else {
+			count(COUNTER_FLOW_END_LOST);
+		}
 	}
-	ev->cap_len = n;
-	bpf_ringbuf_submit(ev, 0);
+	if (pl.index >= cfg_n_copy)
+		return 0;
+	__u64 *done = bpf_map_lookup_elem(&done_flows, &p->key);
+	if (done && *done == pl.gen)
+		return 0;
+	struct packet_hdr *h = &sc->ev.h;
+	h->type = EVENT_PACKET;
+	h->wire_len = wire_len;
+	h->ts_ms = pl.t;
+	h->gen = pl.gen;
+	h->key = p->key;
+	h->l3_off = p->l3_off;
+	h->size = p->size;
+	h->index = pl.index;
+	h->dir = pl.dir;
+	h->tcp_flags = p->tcp_flags;
+	h->reason = 0;
+	if (send_frame(ctx, xdp, sc, frame_off, snap(caplen)) < 0) {
+		count(COUNTER_PACKET_LOST);
+		return 0;
+	}
+	count(COUNTER_PACKET_COPIED);
+	return 0;
 }
 
 static __always_inline void handle(void *ctx, int xdp, const __u8 *data, const void *end,
@@ -519,58 +588,11 @@ static __always_inline void handle(void *ctx, int xdp, const __u8 *data, const v
 		punt(ctx, xdp, caplen, wire_len, PUNT_PARSE);
 		return;
 	}
-	__u32 zero = 0;
-	struct scratch *sc = bpf_map_lookup_elem(&scratch_map, &zero);
-	if (!sc)
-		return;
-	struct plan pl = {};
-	if (meter(&p, sc, &pl) < 0) {
+	if (account(ctx, xdp, &p, now_ms(), 0, caplen, wire_len) < 0) {
 		punt(ctx, xdp, caplen, wire_len, PUNT_MAP_FULL);
 		return;
 	}
 	count(COUNTER_METERED);
-	if (pl.ended) {
-		struct flow_end_event *fe = bpf_ringbuf_reserve(&events, sizeof(*fe), 0);
-		if (fe) {
-			fe->type = EVENT_FLOW_END;
-			fe->reason = pl.reason;
-			fe->key = p.key;
-			fe->d = sc->ended;
-			bpf_ringbuf_submit(fe, 0);
-		} else {
-			count(COUNTER_FLOW_END_LOST);
-		}
-	}
-	if (pl.index >= cfg_n_copy)
-		return;
-	__u64 *done = bpf_map_lookup_elem(&done_flows, &p.key);
-	if (done && *done == pl.gen)
-		return;
-	struct packet_event *ev = bpf_ringbuf_reserve(&events, sizeof(*ev), 0);
-	if (!ev) {
-		count(COUNTER_PACKET_LOST);
-		return;
-	}
-	ev->type = EVENT_PACKET;
-	ev->wire_len = wire_len;
-	ev->ts_ms = pl.t;
-	ev->gen = pl.gen;
-	ev->key = p.key;
-	ev->l3_off = 0;
-	ev->size = p.size;
-	ev->index = pl.index;
-	ev->dir = pl.dir;
-	ev->tcp_flags = p.tcp_flags;
-	ev->reason = 0;
-	__u32 n = snap(caplen);
-	if (n == 0 || load_frame(ctx, xdp, ev->data, n) < 0) {
-		bpf_ringbuf_discard(ev, 0);
-		count(COUNTER_PACKET_LOST);
-		return;
-	}
-	ev->cap_len = n;
-	bpf_ringbuf_submit(ev, 0);
-	count(COUNTER_PACKET_COPIED);
 }
 
 SEC("xdp")
@@ -580,6 +602,35 @@ int nfm_xdp(struct xdp_md *ctx)
 	const void *end = (const void *)(long)ctx->data_end;
 	__u32 len = end - (const void *)data;
 	handle(ctx, 1, data, end, len, len);
+	return XDP_PASS;
+}
+
+/* nfm_apply is never attached: userspace runs it with BPF_PROG_TEST_RUN on
+ * an apply_req followed by a punted frame it decoded. XDP_PASS: counted;
+ * XDP_DROP: the flow table is full (userspace meters the packet);
+ * XDP_ABORTED: malformed request. */
+SEC("xdp")
+int nfm_apply(struct xdp_md *ctx)
+{
+	const __u8 *data = (const void *)(long)ctx->data;
+	const void *end = (const void *)(long)ctx->data_end;
+	const struct apply_req *req = (const void *)data;
+	if ((const void *)(req + 1) > end)
+		return XDP_ABORTED;
+	struct pkt p = {};
+	p.key = req->key;
+	p.src_is_lo = req->src_is_lo;
+	p.tcp_flags = req->tcp_flags;
+	p.size = req->size;
+	p.l3_off = req->l3_off;
+	__builtin_memcpy(p.src_mac, req->src_mac, 6);
+	__builtin_memcpy(p.dst_mac, req->dst_mac, 6);
+	__u32 caplen = (const __u8 *)end - data - sizeof(*req);
+	if (caplen > req->cap_len)
+		caplen = req->cap_len;
+	if (account(ctx, 1, &p, req->ts_ms, sizeof(*req), caplen, req->wire_len) < 0)
+		return XDP_DROP;
+	count(COUNTER_APPLIED);
 	return XDP_PASS;
 }
 

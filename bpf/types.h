@@ -7,8 +7,9 @@
 
 #include <linux/types.h>
 
-/* Largest number of frame bytes copied into one ring buffer record. */
-#define NFM_SNAP_MAX 2048
+/* Largest number of frame bytes copied into one ring buffer record (punted
+ * frames are copied up to this size, other packets up to cfg_snaplen). */
+#define NFM_SNAP_MAX 8192
 
 /* flow_key is the bidirectional key of a flow, the same one userspace builds
  * (userspace/flows Key): endpoints in canonical order, lo sorting first by
@@ -21,6 +22,8 @@ struct flow_key {
 	__u16 vlan_id; /* innermost 802.1Q id, 0 if none */
 	__u8 protocol; /* IP protocol number */
 	__u8 ip_version; /* 4 or 6 */
+	__u8 tunnel_id; /* NFStream's tunnel_id; only applied packets have one */
+	__u8 _pad[7];
 };
 
 /* dir_state is one direction of a flow. Sizes are in the configured
@@ -77,26 +80,33 @@ enum event_type {
 /* Why a frame was punted to userspace. */
 enum punt_reason {
 	PUNT_PARSE = 1, /* encapsulation the kernel parser leaves to userspace */
-	PUNT_MAP_FULL = 2, /* the flow table was full */
+	PUNT_MAP_FULL = 2, /* the flow table was full (userspace meters the packet) */
 };
 
-/* packet_event carries one frame. For EVENT_PACKET the kernel metered it and
- * key, gen, dir and size say where; for EVENT_PUNT only the frame fields are
- * set and userspace decodes it. */
-struct packet_event {
+/* packet_hdr heads a record carrying one frame. For EVENT_PACKET the kernel
+ * metered it and key, gen, dir and size say where; for EVENT_PUNT only the
+ * frame fields are set and userspace decodes it. cap_len bytes of the frame
+ * follow the header in the record. */
+struct packet_hdr {
 	__u32 type; /* enum event_type */
 	__u32 wire_len; /* frame length on the wire, bytes */
 	__u64 ts_ms; /* wall-clock ms, same clock as dir_state */
 	__u64 gen;
 	struct flow_key key;
-	__u16 cap_len; /* bytes of data that are valid */
-	__u16 l3_off; /* offset of the IP header in data */
+	__u16 cap_len; /* bytes of frame that follow */
+	__u16 l3_off; /* offset of the IP header in the frame */
 	__u16 size; /* accounting-mode size */
 	__u16 index; /* packet number in the flow, from 0 */
 	__u8 dir; /* 0 src to dst, 1 dst to src */
 	__u8 tcp_flags;
 	__u8 reason; /* enum punt_reason for EVENT_PUNT */
 	__u8 _pad[5];
+};
+
+/* packet_event is a record as built in the per-CPU scratch area; only
+ * sizeof(hdr) + hdr.cap_len bytes of it go to the ring buffer. */
+struct packet_event {
+	struct packet_hdr h;
 	__u8 data[NFM_SNAP_MAX];
 };
 
@@ -106,6 +116,22 @@ struct flow_end_event {
 	__u32 reason; /* expiration id: 0 idle, 1 active */
 	struct flow_key key;
 	struct flow_data d;
+};
+
+/* apply_req heads the data of a BPF_PROG_TEST_RUN of nfm_apply: a punted
+ * frame that userspace decoded, to be counted in the flow table like any
+ * other packet. The frame follows the header. */
+struct apply_req {
+	struct flow_key key;
+	__u64 ts_ms; /* arrival time, same clock as dir_state */
+	__u32 wire_len;
+	__u16 cap_len; /* frame bytes after the header */
+	__u16 l3_off; /* offset of the IP header in the frame */
+	__u16 size; /* accounting-mode size */
+	__u8 tcp_flags;
+	__u8 src_is_lo; /* the packet's sender is the key's lo endpoint */
+	__u8 src_mac[6];
+	__u8 dst_mac[6];
 };
 
 /* Indexes of the per-CPU counters array. Every packet the programs see is
@@ -122,6 +148,7 @@ enum counter {
 	COUNTER_FLOW_END_LOST, /* expired flows the ring buffer had no room for (lost) */
 	COUNTER_PACKET_COPIED, /* first-n packet copies sent */
 	COUNTER_FLOWS_CREATED,
+	COUNTER_APPLIED, /* punted packets userspace decoded and applied to the table */
 	COUNTER_MAX,
 };
 

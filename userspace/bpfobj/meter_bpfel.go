@@ -13,6 +13,20 @@ import (
 	"github.com/cilium/ebpf"
 )
 
+type MeterApplyReq struct {
+	_        structs.HostLayout
+	Key      MeterFlowKey
+	TsMs     uint64
+	WireLen  uint32
+	CapLen   uint16
+	L3Off    uint16
+	Size     uint16
+	TcpFlags uint8
+	SrcIsLo  uint8
+	SrcMac   [6]uint8
+	DstMac   [6]uint8
+}
+
 type MeterCounter uint32
 
 const (
@@ -26,7 +40,8 @@ const (
 	MeterCounterCOUNTER_FLOW_END_LOST MeterCounter = 7
 	MeterCounterCOUNTER_PACKET_COPIED MeterCounter = 8
 	MeterCounterCOUNTER_FLOWS_CREATED MeterCounter = 9
-	MeterCounterCOUNTER_MAX           MeterCounter = 10
+	MeterCounterCOUNTER_APPLIED       MeterCounter = 10
+	MeterCounterCOUNTER_MAX           MeterCounter = 11
 )
 
 type MeterDirState struct {
@@ -86,6 +101,8 @@ type MeterFlowKey struct {
 	VlanId    uint16
 	Protocol  uint8
 	IpVersion uint8
+	TunnelId  uint8
+	Pad       [7]uint8
 }
 
 type MeterFlowState struct {
@@ -98,7 +115,7 @@ type MeterFlowState struct {
 	D   MeterFlowData
 }
 
-type MeterPacketEvent struct {
+type MeterPacketHdr struct {
 	_        structs.HostLayout
 	Type     uint32
 	WireLen  uint32
@@ -113,7 +130,6 @@ type MeterPacketEvent struct {
 	TcpFlags uint8
 	Reason   uint8
 	Pad      [5]uint8
-	Data     [2048]uint8
 }
 
 type MeterPuntReason uint32
@@ -132,6 +148,11 @@ type MeterScratch struct {
 	}
 	Ended  MeterFlowData
 	GenSeq uint64
+	Ev     struct {
+		_    structs.HostLayout
+		H    MeterPacketHdr
+		Data [8192]uint8
+	}
 }
 
 // Names of all BPF objects in the ELF.
@@ -143,6 +164,7 @@ const (
 	MeterMapEvents             = "events"
 	MeterMapFlows              = "flows"
 	MeterMapScratchMap         = "scratch_map"
+	MeterProgNfmApply          = "nfm_apply"
 	MeterProgNfmTc             = "nfm_tc"
 	MeterProgNfmXdp            = "nfm_xdp"
 	MeterVarCfgAccountingMode  = "cfg_accounting_mode"
@@ -153,10 +175,11 @@ const (
 	MeterVarCfgN_copy          = "cfg_n_copy"
 	MeterVarCfgSnaplen         = "cfg_snaplen"
 	MeterVarCfgStatistics      = "cfg_statistics"
+	MeterVarUnusedApplyReq     = "unused_apply_req"
 	MeterVarUnusedCounter      = "unused_counter"
 	MeterVarUnusedEventType    = "unused_event_type"
 	MeterVarUnusedFlowEndEvent = "unused_flow_end_event"
-	MeterVarUnusedPacketEvent  = "unused_packet_event"
+	MeterVarUnusedPacketHdr    = "unused_packet_hdr"
 	MeterVarUnusedPuntReason   = "unused_punt_reason"
 )
 
@@ -202,8 +225,9 @@ type MeterSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type MeterProgramSpecs struct {
-	NfmTc  *ebpf.ProgramSpec `ebpf:"nfm_tc"`
-	NfmXdp *ebpf.ProgramSpec `ebpf:"nfm_xdp"`
+	NfmApply *ebpf.ProgramSpec `ebpf:"nfm_apply"`
+	NfmTc    *ebpf.ProgramSpec `ebpf:"nfm_tc"`
+	NfmXdp   *ebpf.ProgramSpec `ebpf:"nfm_xdp"`
 }
 
 // MeterMapSpecs contains maps before they are loaded into the kernel.
@@ -229,10 +253,11 @@ type MeterVariableSpecs struct {
 	CfgN_copy          *ebpf.VariableSpec `ebpf:"cfg_n_copy"`
 	CfgSnaplen         *ebpf.VariableSpec `ebpf:"cfg_snaplen"`
 	CfgStatistics      *ebpf.VariableSpec `ebpf:"cfg_statistics"`
+	UnusedApplyReq     *ebpf.VariableSpec `ebpf:"unused_apply_req"`
 	UnusedCounter      *ebpf.VariableSpec `ebpf:"unused_counter"`
 	UnusedEventType    *ebpf.VariableSpec `ebpf:"unused_event_type"`
 	UnusedFlowEndEvent *ebpf.VariableSpec `ebpf:"unused_flow_end_event"`
-	UnusedPacketEvent  *ebpf.VariableSpec `ebpf:"unused_packet_event"`
+	UnusedPacketHdr    *ebpf.VariableSpec `ebpf:"unused_packet_hdr"`
 	UnusedPuntReason   *ebpf.VariableSpec `ebpf:"unused_punt_reason"`
 }
 
@@ -285,10 +310,11 @@ type MeterVariables struct {
 	CfgN_copy          *ebpf.Variable `ebpf:"cfg_n_copy"`
 	CfgSnaplen         *ebpf.Variable `ebpf:"cfg_snaplen"`
 	CfgStatistics      *ebpf.Variable `ebpf:"cfg_statistics"`
+	UnusedApplyReq     *ebpf.Variable `ebpf:"unused_apply_req"`
 	UnusedCounter      *ebpf.Variable `ebpf:"unused_counter"`
 	UnusedEventType    *ebpf.Variable `ebpf:"unused_event_type"`
 	UnusedFlowEndEvent *ebpf.Variable `ebpf:"unused_flow_end_event"`
-	UnusedPacketEvent  *ebpf.Variable `ebpf:"unused_packet_event"`
+	UnusedPacketHdr    *ebpf.Variable `ebpf:"unused_packet_hdr"`
 	UnusedPuntReason   *ebpf.Variable `ebpf:"unused_punt_reason"`
 }
 
@@ -296,12 +322,14 @@ type MeterVariables struct {
 //
 // It can be passed to LoadMeterObjects or ebpf.CollectionSpec.LoadAndAssign.
 type MeterPrograms struct {
-	NfmTc  *ebpf.Program `ebpf:"nfm_tc"`
-	NfmXdp *ebpf.Program `ebpf:"nfm_xdp"`
+	NfmApply *ebpf.Program `ebpf:"nfm_apply"`
+	NfmTc    *ebpf.Program `ebpf:"nfm_tc"`
+	NfmXdp   *ebpf.Program `ebpf:"nfm_xdp"`
 }
 
 func (p *MeterPrograms) Close() error {
 	return _MeterClose(
+		p.NfmApply,
 		p.NfmTc,
 		p.NfmXdp,
 	)

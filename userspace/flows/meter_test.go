@@ -229,3 +229,28 @@ func TestOptionsValidate(t *testing.T) {
 		t.Errorf("defaults rejected: %v", err)
 	}
 }
+
+func TestKeyPartsRoundTrip(t *testing.T) {
+	for _, frame := range [][]byte{
+		flowstest.TCP(hostB, hostA, 0x02, 0),
+		flowstest.UDP(hostC, hostD, 3),
+		flowstest.UDP(netip.MustParseAddrPort("[2001:db8::2]:53"), netip.MustParseAddrPort("[2001:db8::1]:5353"), 1),
+	} {
+		var d flows.Decoded
+		if !flows.Decode(&d, frame, flows.DLTEthernet, uint32(len(frame)), true) {
+			t.Fatal("not decoded")
+		}
+		k, srcIsLo := flows.KeyOf(&d)
+		p := k.Parts()
+		if got := flows.MakeKey(p.Lo, p.Hi, p.LoPort, p.HiPort, p.VLAN, p.Protocol, p.IPVersion, p.Tunnel); got != k {
+			t.Errorf("round trip: %+v != %+v", got, k)
+		}
+		src := k.Lo()
+		if !srcIsLo {
+			src = k.Hi()
+		}
+		if src.Port() != d.SrcPort {
+			t.Errorf("srcIsLo %v but lo %v, packet from port %d", srcIsLo, k.Lo(), d.SrcPort)
+		}
+	}
+}

@@ -57,13 +57,14 @@ func (s *Source) Next(p *pcapreplay.Packet) error {
 	return nil
 }
 
-// TCP returns an Ethernet/IPv4/TCP frame with the given flags and payload
-// length.
+// TCP returns an Ethernet/IPv4/TCP (or IPv6/TCP, by the addresses) frame
+// with the given flags and payload length.
 func TCP(src, dst netip.AddrPort, flags uint8, payload int) []byte {
 	return ipv4(src, dst, 6, flags, payload)
 }
 
-// UDP returns an Ethernet/IPv4/UDP frame with the given payload length.
+// UDP returns an Ethernet/IPv4/UDP (or IPv6/UDP) frame with the given
+// payload length.
 func UDP(src, dst netip.AddrPort, payload int) []byte {
 	return ipv4(src, dst, 17, 0, payload)
 }
@@ -73,19 +74,35 @@ func ipv4(src, dst netip.AddrPort, proto, flags uint8, payload int) []byte {
 	if proto == 6 {
 		l4 = 20
 	}
-	f := make([]byte, 14+20+l4+payload)
+	v6 := src.Addr().Is6() && !src.Addr().Is4In6()
+	ipLen := 20
+	if v6 {
+		ipLen = 40
+	}
+	f := make([]byte, 14+ipLen+l4+payload)
 	copy(f[0:6], []byte{2, 0, 0, 0, 0, 2})
 	copy(f[6:12], []byte{2, 0, 0, 0, 0, 1})
-	binary.BigEndian.PutUint16(f[12:], 0x0800)
 	ip := f[14:]
-	ip[0] = 0x45
-	binary.BigEndian.PutUint16(ip[2:], uint16(20+l4+payload))
-	ip[8] = 64
-	ip[9] = proto
-	s4, d4 := src.Addr().As4(), dst.Addr().As4()
-	copy(ip[12:16], s4[:])
-	copy(ip[16:20], d4[:])
-	l := ip[20:]
+	if v6 {
+		binary.BigEndian.PutUint16(f[12:], 0x86dd)
+		ip[0] = 0x60
+		binary.BigEndian.PutUint16(ip[4:], uint16(l4+payload))
+		ip[6] = proto
+		ip[7] = 64
+		s16, d16 := src.Addr().As16(), dst.Addr().As16()
+		copy(ip[8:24], s16[:])
+		copy(ip[24:40], d16[:])
+	} else {
+		binary.BigEndian.PutUint16(f[12:], 0x0800)
+		ip[0] = 0x45
+		binary.BigEndian.PutUint16(ip[2:], uint16(20+l4+payload))
+		ip[8] = 64
+		ip[9] = proto
+		s4, d4 := src.Addr().As4(), dst.Addr().As4()
+		copy(ip[12:16], s4[:])
+		copy(ip[16:20], d4[:])
+	}
+	l := ip[ipLen:]
 	binary.BigEndian.PutUint16(l[0:], src.Port())
 	binary.BigEndian.PutUint16(l[2:], dst.Port())
 	if proto == 6 {

@@ -1,0 +1,165 @@
+//go:build linux
+
+package kmeter
+
+import (
+	"errors"
+	"fmt"
+	"net"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/features"
+	"github.com/cilium/ebpf/link"
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+)
+
+// Hook selects where the programs run.
+type Hook int
+
+const (
+	// HookXDP runs the XDP program on ingress (native mode, generic when the
+	// driver has none) and the TC program on egress.
+	HookXDP Hook = iota
+	// HookTC runs the TC program on ingress and egress.
+	HookTC
+)
+
+func (h Hook) String() string {
+	if h == HookTC {
+		return "tc"
+	}
+	return "xdp"
+}
+
+// Support is what the running kernel offers the kernel path, found by
+// feature probes (never by kernel version).
+type Support struct {
+	XDP      error // nil when XDP programs load
+	SchedCLS error // nil when TC programs load
+	RingBuf  error // nil when BPF ring buffers exist
+}
+
+// TCX links are probed when attaching: link.AttachTCX reports
+// ebpf.ErrNotSupported and the programs go through clsact instead.
+
+// Usable reports whether the kernel path can run with hook h, and why not.
+func (s Support) Usable(h Hook) error {
+	switch {
+	case s.RingBuf != nil:
+		return fmt.Errorf("bpf ring buffer: %w", s.RingBuf)
+	case s.SchedCLS != nil:
+		return fmt.Errorf("tc bpf programs: %w", s.SchedCLS)
+	case h == HookXDP && s.XDP != nil:
+		return fmt.Errorf("xdp programs: %w", s.XDP)
+	}
+	return nil
+}
+
+// Probe asks the kernel what it supports.
+func Probe() Support {
+	return Support{
+		XDP:      features.HaveProgramType(ebpf.XDP),
+		SchedCLS: features.HaveProgramType(ebpf.SchedCLS),
+		RingBuf:  features.HaveMapType(ebpf.RingBuf),
+	}
+}
+
+// Attachment describes what was attached, for logs and reports.
+type Attachment struct {
+	Interface string
+	Hook      Hook
+	XDPMode   string // "native" or "generic" (HookXDP)
+	TC        string // "tcx" or "clsact"
+}
+
+func (a Attachment) String() string {
+	if a.Hook == HookXDP {
+		return fmt.Sprintf("xdp (%s) ingress + %s egress on %s", a.XDPMode, a.TC, a.Interface)
+	}
+	return fmt.Sprintf("%s ingress + egress on %s", a.TC, a.Interface)
+}
+
+// detacher undoes one attachment.
+type detacher interface{ Close() error }
+
+// clsactFilter is a TC filter attached through netlink, for kernels without
+// TCX. Unlike links it survives the process; Close removes it.
+type clsactFilter struct {
+	filter *netlink.BpfFilter
+	qdisc  *netlink.GenericQdisc // non-nil when we added the clsact qdisc
+}
+
+func (c *clsactFilter) Close() error {
+	err := netlink.FilterDel(c.filter)
+	if c.qdisc != nil {
+		if qerr := netlink.QdiscDel(c.qdisc); qerr != nil && err == nil && !errors.Is(qerr, unix.ENOENT) {
+			err = qerr
+		}
+	}
+	return err
+}
+
+// attachTC attaches prog to the ingress or egress of ifindex with a TCX link,
+// or with a clsact filter when TCX is unavailable or forceClsact is set.
+func attachTC(prog *ebpf.Program, iface *net.Interface, egress, forceClsact bool, haveQdisc *bool) (detacher, string, error) {
+	dir := "ingress"
+	at := ebpf.AttachTCXIngress
+	parent := uint32(netlink.HANDLE_MIN_INGRESS)
+	if egress {
+		dir, at, parent = "egress", ebpf.AttachTCXEgress, netlink.HANDLE_MIN_EGRESS
+	}
+	if !forceClsact {
+		l, err := link.AttachTCX(link.TCXOptions{Interface: iface.Index, Program: prog, Attach: at})
+		if err == nil {
+			return l, "tcx", nil
+		}
+		if !errors.Is(err, ebpf.ErrNotSupported) {
+			return nil, "", fmt.Errorf("attach tcx %s to %s: %w", dir, iface.Name, err)
+		}
+	}
+	c := &clsactFilter{}
+	if !*haveQdisc {
+		q := &netlink.GenericQdisc{
+			QdiscAttrs: netlink.QdiscAttrs{LinkIndex: iface.Index, Handle: netlink.MakeHandle(0xffff, 0), Parent: netlink.HANDLE_CLSACT},
+			QdiscType:  "clsact",
+		}
+		switch err := netlink.QdiscAdd(q); {
+		case err == nil:
+			c.qdisc = q
+		case errors.Is(err, unix.EEXIST):
+		default:
+			return nil, "", fmt.Errorf("add clsact qdisc to %s: %w", iface.Name, err)
+		}
+		*haveQdisc = true
+	}
+	c.filter = &netlink.BpfFilter{
+		FilterAttrs:  netlink.FilterAttrs{LinkIndex: iface.Index, Parent: parent, Handle: 1, Protocol: unix.ETH_P_ALL, Priority: 1},
+		Fd:           prog.FD(),
+		Name:         "nfm_tc",
+		DirectAction: true,
+	}
+	if err := netlink.FilterAdd(c.filter); err != nil {
+		if c.qdisc != nil {
+			_ = netlink.QdiscDel(c.qdisc)
+		}
+		return nil, "", fmt.Errorf("attach clsact %s filter to %s: %w", dir, iface.Name, err)
+	}
+	return c, "clsact", nil
+}
+
+// attachXDP attaches prog in native mode, or generic mode when the driver
+// cannot run XDP itself.
+func attachXDP(prog *ebpf.Program, iface *net.Interface, forceGeneric bool) (detacher, string, error) {
+	if !forceGeneric {
+		l, err := link.AttachXDP(link.XDPOptions{Program: prog, Interface: iface.Index, Flags: link.XDPDriverMode})
+		if err == nil {
+			return l, "native", nil
+		}
+	}
+	l, err := link.AttachXDP(link.XDPOptions{Program: prog, Interface: iface.Index, Flags: link.XDPGenericMode})
+	if err != nil {
+		return nil, "", fmt.Errorf("attach xdp to %s: %w", iface.Name, err)
+	}
+	return l, "generic", nil
+}
