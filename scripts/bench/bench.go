@@ -27,7 +27,7 @@ func (b *bench) all(ctx context.Context) error {
 		{name: "A", concurrent: o.concA, meanPackets: float64(o.packets) / float64(o.concA)},
 		{name: "B", concurrent: o.concB},
 	}
-	if !o.skipBinary || !o.skipNDPI {
+	if !o.skipBinary || !o.skipNDPI || !o.skipExport {
 		if err := b.build(ctx); err != nil {
 			return err
 		}
@@ -98,6 +98,11 @@ func (b *bench) measure(ctx context.Context, c *capture) error {
 			}
 			mem.capture = c.name
 			b.rep.memory = append(b.rep.memory, mem)
+		}
+	}
+	if !o.skipExport && c.name == "B" {
+		if err := b.measureExport(ctx, c); err != nil {
+			return err
 		}
 	}
 	if runs := o.runs; !o.skipNDPI {

@@ -12,6 +12,12 @@
 // without statistics for --n-meters 1 and 2 (wall clock, CPU time, peak
 // RSS), and the heap bytes per flow of the flow table (in process).
 //
+// Unless -skip-export is given, it meters capture B once more with
+// statistics and SPLT 10 into memory and times each exporter (CSV, and
+// Parquet with zstd, snappy and no compression) writing every flow: write
+// cost and file size per flow, as ratios to CSV; then it runs the binary
+// end to end with CSV and with Parquet output.
+//
 // Unless -skip-ndpi is given, it then compares metering with nDPI (nfmeter
 // with its default --n-dissections 20, --n-meters 1 and 2) with nDPI's
 // ndpiReader (-i FILE -q) on capture A, on capture B (-ndpi-runs-b runs)
@@ -48,6 +54,7 @@ type options struct {
 	skipMemory  bool
 	skipBinary  bool
 	skipInProcs bool
+	skipExport  bool
 
 	skipNDPI       bool
 	ndpiReader     string
@@ -87,6 +94,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.BoolVar(&o.skipMemory, "skip-memory", false, "skip the bytes-per-flow measurements")
 	fs.BoolVar(&o.skipBinary, "skip-binary", false, "skip the nfmeter binary measurements")
 	fs.BoolVar(&o.skipInProcs, "skip-inprocess", false, "skip the in-process throughput measurements")
+	fs.BoolVar(&o.skipExport, "skip-export", false, "skip the Parquet against CSV export measurements (capture B)")
 	fs.BoolVar(&o.skipNDPI, "skip-ndpi", false, "skip the comparison of metering with nDPI against ndpiReader")
 	fs.StringVar(&o.ndpiReader, "ndpi-reader", "ndpiReader", "ndpiReader command (package libndpi-bin)")
 	fs.StringVar(&o.conformanceDir, "conformance-dir", defaultConformanceDir(), "conformance corpus `dir` (its nfstream/pcaps captures make the conformance mix; default $NFMETER_CONFORMANCE_DIR or ../shared/conformance)")

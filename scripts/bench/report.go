@@ -14,6 +14,10 @@ type report struct {
 	captures []*capture
 	results  []*measurement
 	memory   []*memResult
+	// Export measurements (capture B): writer cost and size per flow,
+	// and the binary end to end with each output format.
+	exports    []*exportResult
+	exportRuns []*exportEndToEnd
 
 	ndpi        []*measurement // nDPI comparison, in order of measurement
 	mix         *mixCapture
@@ -100,6 +104,9 @@ func (r *report) markdown() string {
 		r.memoryTable(&b)
 	}
 	r.targetTable(&b)
+	if len(r.exports) > 0 {
+		r.exportSection(&b)
+	}
 	if len(r.ndpi) > 0 {
 		r.ndpiSection(&b)
 	}
