@@ -149,7 +149,7 @@ static __always_inline int ipv6_ext(__u8 nh)
  * it meters itself. caplen is the frame length; end bounds the bytes that
  * can be read directly. */
 static __always_inline int parse(const __u8 *d, const void *end, __u32 caplen, __u32 wire_len,
-				 struct pkt *p)
+				 __u16 hw_vlan, struct pkt *p)
 {
 	if (caplen < 28)
 		return V_IGNORE;
@@ -159,7 +159,8 @@ static __always_inline int parse(const __u8 *d, const void *end, __u32 caplen, _
 	__builtin_memcpy(p->src_mac, d + 6, 6);
 	__u32 off = 14;
 	__u16 typ = rd16(d + 12);
-	__u16 vlan = 0;
+	/* A tag the driver removed is outside any left in the frame. */
+	__u16 vlan = hw_vlan & 0xfff;
 	if (typ < 1536)
 		return V_PUNT; /* 802.3 length: LLC/SNAP rules */
 	if (typ == ETH_P_8021Q) {
@@ -508,7 +509,8 @@ static __always_inline long send_frame(void *ctx, int xdp, struct scratch *sc, _
 	return bpf_ringbuf_output(&events, &sc->ev, sizeof(struct packet_hdr) + n, 0);
 }
 
-static __always_inline void punt(void *ctx, int xdp, __u32 caplen, __u32 wire_len, __u8 reason)
+static __always_inline void punt(void *ctx, int xdp, __u32 caplen, __u32 wire_len, __u16 hw_vlan,
+				 __u8 reason)
 {
 	count(COUNTER_PUNTED);
 	__u32 zero = 0;
@@ -518,6 +520,7 @@ static __always_inline void punt(void *ctx, int xdp, __u32 caplen, __u32 wire_le
 	__builtin_memset(&sc->ev.h, 0, sizeof(sc->ev.h));
 	sc->ev.h.type = EVENT_PUNT;
 	sc->ev.h.reason = reason;
+	sc->ev.h.hw_vlan = hw_vlan;
 	sc->ev.h.wire_len = wire_len;
 	sc->ev.h.ts_ms = now_ms();
 	__u32 n = caplen < NFM_SNAP_MAX ? caplen : NFM_SNAP_MAX;
@@ -576,20 +579,20 @@ static __always_inline int account(void *ctx, int xdp, const struct pkt *p, __u6
 }
 
 static __always_inline void handle(void *ctx, int xdp, const __u8 *data, const void *end,
-				   __u32 caplen, __u32 wire_len)
+				   __u32 caplen, __u32 wire_len, __u16 hw_vlan)
 {
 	count(COUNTER_SEEN);
 	struct pkt p = {};
-	switch (parse(data, end, caplen, wire_len, &p)) {
+	switch (parse(data, end, caplen, wire_len, hw_vlan, &p)) {
 	case V_IGNORE:
 		count(COUNTER_IGNORED);
 		return;
 	case V_PUNT:
-		punt(ctx, xdp, caplen, wire_len, PUNT_PARSE);
+		punt(ctx, xdp, caplen, wire_len, hw_vlan, PUNT_PARSE);
 		return;
 	}
 	if (account(ctx, xdp, &p, now_ms(), 0, caplen, wire_len) < 0) {
-		punt(ctx, xdp, caplen, wire_len, PUNT_MAP_FULL);
+		punt(ctx, xdp, caplen, wire_len, hw_vlan, PUNT_MAP_FULL);
 		return;
 	}
 	count(COUNTER_METERED);
@@ -601,7 +604,7 @@ int nfm_xdp(struct xdp_md *ctx)
 	const __u8 *data = (const void *)(long)ctx->data;
 	const void *end = (const void *)(long)ctx->data_end;
 	__u32 len = end - (const void *)data;
-	handle(ctx, 1, data, end, len, len);
+	handle(ctx, 1, data, end, len, len, 0);
 	return XDP_PASS;
 }
 
@@ -643,6 +646,14 @@ int nfm_tc(struct __sk_buff *skb)
 		bpf_skb_pull_data(skb, head);
 	const __u8 *data = (const void *)(long)skb->data;
 	const void *end = (const void *)(long)skb->data_end;
-	handle(skb, 0, data, end, len, len);
+	/* The driver may have moved the outer 802.1Q tag to metadata: the
+	 * frame on the wire was 4 bytes longer. */
+	__u16 hw_vlan = 0;
+	__u32 wire = len;
+	if (skb->vlan_present) {
+		hw_vlan = 0x8000 | (skb->vlan_tci & 0xfff);
+		wire += 4;
+	}
+	handle(skb, 0, data, end, len, wire, hw_vlan);
 	return TC_ACT_UNSPEC;
 }

@@ -100,7 +100,11 @@ struct packet_hdr {
 	__u8 dir; /* 0 src to dst, 1 dst to src */
 	__u8 tcp_flags;
 	__u8 reason; /* enum punt_reason for EVENT_PUNT */
-	__u8 _pad[5];
+	__u8 _pad0;
+	/* 0x8000 | TCI of an 802.1Q tag the driver took out of the frame (TC
+	 * only); userspace puts it back before decoding a punted frame. */
+	__u16 hw_vlan;
+	__u8 _pad[2];
 };
 
 /* packet_event is a record as built in the per-CPU scratch area; only

@@ -40,6 +40,16 @@ type config struct {
 	format             string            // csv or parquet (resolved from --output when not given)
 	parquetCompression string            // --parquet-compression
 	settings           map[string]string // every flag's value, for the Parquet metadata
+
+	// Live capture (--interface).
+	iface             string
+	mode              string // auto, xdp, tc, afpacket
+	promisc           bool
+	socketBufferSize  int64
+	performanceReport int64
+	readyFile         string
+	kernelMaxFlows    int64
+	ringBufferSize    int64
 }
 
 type listFlag struct{ v *[]string }
@@ -73,6 +83,14 @@ func newFlagSet(cfg *config, stderr io.Writer) *flag.FlagSet {
 		fmt.Fprint(stderr, usageHead)
 		fs.PrintDefaults()
 	}
+	fs.StringVar(&cfg.iface, "interface", "", "meter a live network `interface` until interrupted (instead of --pcap)")
+	fs.StringVar(&cfg.mode, "mode", "auto", "live capture path: auto (XDP ingress + TC egress in the kernel, else TC, else AF_PACKET), xdp, tc, afpacket")
+	fs.BoolVar(&cfg.promisc, "promiscuous-mode", true, "live capture: receive frames for other hosts too (AF_PACKET; XDP and TC see every frame anyway)")
+	fs.Int64Var(&cfg.socketBufferSize, "socket-buffer-size", 0, "live capture: AF_PACKET ring size per meter in `bytes` (0: 8 MiB)")
+	fs.Int64Var(&cfg.performanceReport, "performance-report", 0, "live capture: print a JSON line of counters to stdout every `S` seconds (0: off)")
+	fs.StringVar(&cfg.readyFile, "ready-file", "", "live capture: create this `file` once capture is attached (for scripts and tests)")
+	fs.Int64Var(&cfg.kernelMaxFlows, "kernel-max-flows", 262144, "kernel path: flows the kernel table holds at once (flows beyond are metered in userspace and counted)")
+	fs.Int64Var(&cfg.ringBufferSize, "ring-buffer-size", 32<<20, "kernel path: ring buffer `bytes` for first packets and punted frames (a power of two)")
 	fs.Var(listFlag{&cfg.pcaps}, "pcap", "capture `file` (pcap or pcapng); repeat to read several files as one source")
 	fs.StringVar(&cfg.output, "output", "", "output `path` (\"-\" for stdout; default <first pcap>.csv, or .parquet with --format parquet)")
 	fs.StringVar(&cfg.output, "o", "", "shorthand for --output")
@@ -138,8 +156,16 @@ func parseArgs(args []string, stderr io.Writer) (*config, error) {
 	if fs.NArg() > 0 {
 		return nil, usagef("unexpected argument %q (captures are given with --pcap FILE)", fs.Arg(0))
 	}
-	if len(cfg.pcaps) == 0 {
-		return nil, usagef("no input: give a capture with --pcap FILE")
+	switch {
+	case len(cfg.pcaps) == 0 && cfg.iface == "":
+		return nil, usagef("no input: give a capture with --pcap FILE or an interface with --interface IF")
+	case len(cfg.pcaps) > 0 && cfg.iface != "":
+		return nil, usagef("--pcap and --interface exclude each other: give one source")
+	}
+	switch cfg.mode {
+	case "auto", "xdp", "tc", "afpacket":
+	default:
+		return nil, usagef("invalid --mode %q: accepted values are auto, xdp, tc, afpacket", cfg.mode)
 	}
 	type rng struct {
 		flag     string
@@ -159,6 +185,10 @@ func parseArgs(args []string, stderr io.Writer) (*config, error) {
 		{"--max-nflows", cfg.maxNFlows, 0, 1<<63 - 1, "integers >= 0"},
 		{"--flows-per-file", cfg.flowsPerFile, 0, 1<<63 - 1, "integers >= 0"},
 		{"--rotate-files", cfg.rotateFiles, 0, 1<<63 - 1, "integers >= 0"},
+		{"--socket-buffer-size", cfg.socketBufferSize, 0, 1 << 40, "0 (default) to 1 TiB"},
+		{"--performance-report", cfg.performanceReport, 0, 1<<31 - 1, "integers >= 0 (seconds)"},
+		{"--kernel-max-flows", cfg.kernelMaxFlows, 1, 1<<31 - 1, "1 to 2147483647"},
+		{"--ring-buffer-size", cfg.ringBufferSize, 4096, 1 << 30, "a power of two from 4096 to 1073741824"},
 	} {
 		if r.v < r.lo || r.v > r.hi {
 			return nil, usagef("invalid %s %d: accepted values are %s", r.flag, r.v, r.accepted)
@@ -172,11 +202,21 @@ func parseArgs(args []string, stderr io.Writer) (*config, error) {
 	default:
 		return nil, usagef("invalid --progress %q: accepted values are auto, always, never", cfg.progress)
 	}
+	if r := cfg.ringBufferSize; r&(r-1) != 0 {
+		return nil, usagef("invalid --ring-buffer-size %d: accepted values are a power of two from 4096 to 1073741824", r)
+	}
 	if err := cfg.resolveFormat(fs); err != nil {
 		return nil, err
 	}
 	if cfg.output == "" {
-		cfg.output = cfg.pcaps[0] + "." + cfg.format
+		if cfg.iface != "" {
+			cfg.output = cfg.iface + "." + cfg.format
+		} else {
+			cfg.output = cfg.pcaps[0] + "." + cfg.format
+		}
+	}
+	if cfg.iface != "" && cfg.performanceReport > 0 && cfg.output == "-" {
+		return nil, usagef("--performance-report writes to stdout: give --output a file, not -")
 	}
 	cfg.settings = map[string]string{}
 	fs.VisitAll(func(f *flag.Flag) {

@@ -112,6 +112,9 @@ func (p *progressSource) Next(pkt *pcapreplay.Packet) error {
 }
 
 func meter(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
+	if cfg.iface != "" {
+		return meterLive(ctx, cfg, stdout, stderr)
+	}
 	opts := cfg.options()
 	if err := opts.Validate(); err != nil {
 		return flagError(err)

@@ -51,12 +51,19 @@ func mustCmd(tb testing.TB, name string, args ...string) {
 // up, IPv6 off (no stray neighbour discovery frames); removed at cleanup.
 func mustNetNS(tb testing.TB) string {
 	tb.Helper()
+	return mustNetNSMTU(tb, 9000)
+}
+
+// mustNetNSMTU is mustNetNS with both veth ends at the given MTU.
+func mustNetNSMTU(tb testing.TB, mtu int) string {
+	tb.Helper()
 	ns := fmt.Sprintf("nfm-test-%d-%d", os.Getpid(), time.Now().UnixNano()%100000)
 	mustCmd(tb, "ip", "netns", "add", ns)
 	tb.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
 	mustCmd(tb, "ip", "netns", "exec", ns, "sysctl", "-q", "-w", "net.ipv6.conf.all.disable_ipv6=1")
 	mustCmd(tb, "ip", "netns", "exec", ns, "sysctl", "-q", "-w", "net.ipv6.conf.default.disable_ipv6=1")
-	mustCmd(tb, "ip", "-n", ns, "link", "add", "va", "mtu", "9000", "type", "veth", "peer", "name", "vb", "mtu", "9000")
+	m := fmt.Sprint(mtu)
+	mustCmd(tb, "ip", "-n", ns, "link", "add", "va", "mtu", m, "type", "veth", "peer", "name", "vb", "mtu", m)
 	mustCmd(tb, "ip", "-n", ns, "link", "set", "va", "up")
 	mustCmd(tb, "ip", "-n", ns, "link", "set", "vb", "up")
 	return ns

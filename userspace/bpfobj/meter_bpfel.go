@@ -129,7 +129,9 @@ type MeterPacketHdr struct {
 	Dir      uint8
 	TcpFlags uint8
 	Reason   uint8
-	Pad      [5]uint8
+	Pad0     uint8
+	HwVlan   uint16
+	Pad      [2]uint8
 }
 
 type MeterPuntReason uint32

@@ -12,6 +12,7 @@ import (
 	"net"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -77,6 +78,13 @@ func (m *Meter) Attach(ifname string, h Hook, ao AttachOptions) (Attachment, err
 	iface, err := net.InterfaceByName(ifname)
 	if err != nil {
 		return Attachment{}, fmt.Errorf("interface %s: %w", ifname, err)
+	}
+	if b, err := os.ReadFile("/sys/class/net/" + ifname + "/type"); err == nil {
+		// ARPHRD_ETHER and ARPHRD_LOOPBACK frames start with an Ethernet
+		// header; the programs parse nothing else.
+		if t := strings.TrimSpace(string(b)); t != "1" && t != "772" {
+			return Attachment{}, fmt.Errorf("interface %s: link type %s is not Ethernet: use AF_PACKET capture", ifname, t)
+		}
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -282,7 +290,12 @@ func (m *Meter) kernelLoop(ctx context.Context, out chan<- *flows.Flow, punt cha
 		if ctx.Err() != nil {
 			break
 		}
-		rd.SetDeadline(nextSweep)
+		// Wake at least every 50 ms to notice cancellation.
+		wake := time.Now().Add(50 * time.Millisecond)
+		if nextSweep.Before(wake) {
+			wake = nextSweep
+		}
+		rd.SetDeadline(wake)
 		switch err := rd.ReadInto(&rec); {
 		case err == nil:
 			k.record(rec.RawSample)
@@ -290,6 +303,9 @@ func (m *Meter) kernelLoop(ctx context.Context, out chan<- *flows.Flow, punt cha
 				continue
 			}
 		case errors.Is(err, os.ErrDeadlineExceeded):
+			if time.Now().Before(nextSweep) {
+				continue
+			}
 		default:
 			return fmt.Errorf("read ring buffer: %w", err)
 		}
@@ -328,9 +344,10 @@ type kernelSide struct {
 	punt chan<- puntFrame
 	done map[flows.Key]uint64 // flows marked done in the kernel, by gen
 
-	keys  []bpfobj.MeterFlowKey
-	vals  []bpfobj.MeterFlowState
-	apply []byte
+	keys   []bpfobj.MeterFlowKey
+	vals   []bpfobj.MeterFlowState
+	apply  []byte
+	tagged []byte
 }
 
 func keyOf(k *bpfobj.MeterFlowKey) flows.Key {
@@ -374,6 +391,12 @@ func (k *kernelSide) record(raw []byte) {
 // nfm_apply, so that its flow is the same as its siblings'. Frames of flows
 // that do not fit in the table are metered by the userspace engine.
 func (k *kernelSide) punted(ev *bpfobj.MeterPacketHdr, frame []byte) {
+	if ev.HwVlan != 0 && len(frame) >= 12 {
+		// Put back the 802.1Q tag the driver moved out of the frame.
+		k.tagged = append(append(k.tagged[:0], frame[:12]...), 0x81, 0x00, byte(ev.HwVlan>>8)&0x0f, byte(ev.HwVlan))
+		k.tagged = append(k.tagged, frame[12:]...)
+		frame = k.tagged
+	}
 	n := len(frame)
 	if ev.Reason == uint8(bpfobj.MeterPuntReasonPUNT_PARSE) {
 		var d flows.Decoded

@@ -205,4 +205,3 @@ func TestXDPMatchesUserspace(t *testing.T) {
 		t.Error(s)
 	}
 }
-

@@ -1,0 +1,218 @@
+//go:build linux
+
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"iter"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/nfmeter/nfmeter/pcapreplay"
+	"github.com/nfmeter/nfmeter/userspace/afpacket"
+	"github.com/nfmeter/nfmeter/userspace/flows"
+	"github.com/nfmeter/nfmeter/userspace/kmeter"
+)
+
+// startLive attaches the capture path --mode asks for (auto: the kernel
+// path with XDP, then with TC, then AF_PACKET).
+func startLive(ctx context.Context, cfg *config, opts flows.Options, logf func(string, ...any)) (*liveRun, error) {
+	switch cfg.mode {
+	case "xdp":
+		return startKernel(ctx, cfg, opts, kmeter.HookXDP)
+	case "tc":
+		return startKernel(ctx, cfg, opts, kmeter.HookTC)
+	case "afpacket":
+		return startAFPacket(ctx, cfg, opts)
+	}
+	switch {
+	case len(opts.Plugins) > 0:
+		logf("plugins need every packet: using AF_PACKET")
+	case opts.BPFFilter != "":
+		logf("--bpf-filter runs in userspace: using AF_PACKET")
+	default:
+		sup := kmeter.Probe()
+		for _, h := range []kmeter.Hook{kmeter.HookXDP, kmeter.HookTC} {
+			if err := sup.Usable(h); err != nil {
+				logf("kernel path with %s unavailable: %v", h, err)
+				continue
+			}
+			run, err := startKernel(ctx, cfg, opts, h)
+			if err == nil {
+				return run, nil
+			}
+			logf("kernel path with %s: %v", h, err)
+		}
+		logf("falling back to AF_PACKET")
+	}
+	return startAFPacket(ctx, cfg, opts)
+}
+
+func startKernel(ctx context.Context, cfg *config, opts flows.Options, h kmeter.Hook) (*liveRun, error) {
+	m, err := kmeter.New(kmeter.Options{
+		Flow: opts, MaxFlows: int(cfg.kernelMaxFlows), RingBytes: int(cfg.ringBufferSize),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("--mode %s: %w", h, err)
+	}
+	att, err := m.Attach(cfg.iface, h, kmeter.AttachOptions{})
+	if err != nil {
+		m.Close()
+		return nil, fmt.Errorf("--interface %s: %w", cfg.iface, err)
+	}
+	var once sync.Once
+	var closeErr error
+	return &liveRun{
+		desc:  att.String(),
+		flows: m.Flows(ctx),
+		stats: func() liveStats {
+			c, err := m.Counters()
+			if err != nil {
+				return liveStats{}
+			}
+			processed := c.Seen - c.Ignored - c.PuntIgnored - c.PuntLost
+			return liveStats{
+				Processed: processed,
+				Ignored:   c.Ignored + c.PuntIgnored,
+				Dropped:   c.PuntLost,
+				Balance:   []uint64{processed},
+				Losses: map[string]uint64{
+					"frames_seen": c.Seen, "frames_punted": c.Punted, "punted_applied": c.Applied,
+					"map_full": c.MapFull, "userspace_flows": c.PuntFlows,
+					"punted_frames_lost": c.PuntLost, "packet_copies_lost": c.PacketLost,
+					"ended_flows_lost": c.FlowEndLost, "splt_gaps": c.SPLTGaps,
+				},
+			}
+		},
+		close: func() error {
+			once.Do(func() { closeErr = m.Close() })
+			return closeErr
+		},
+	}, nil
+}
+
+// idleSocket turns the socket's poll timeout into flows.ErrIdle, so that
+// flows expire while the interface is quiet.
+type idleSocket struct{ s *afpacket.Socket }
+
+func (i idleSocket) Next(p *pcapreplay.Packet) error {
+	err := i.s.Next(p)
+	if errors.Is(err, afpacket.ErrTimeout) {
+		now := time.Now()
+		*p = pcapreplay.Packet{Sec: now.Unix(), Usec: int64(now.Nanosecond() / 1000), LinkType: flows.DLTEthernet}
+		return flows.ErrIdle
+	}
+	return err
+}
+
+// startAFPacket opens one AF_PACKET socket per meter in a fanout group,
+// each metered by its own streamer, as NFStream's meters are.
+func startAFPacket(ctx context.Context, cfg *config, opts flows.Options) (*liveRun, error) {
+	n := int(cfg.nMeters)
+	if n == 0 {
+		n = min(runtime.GOMAXPROCS(0), 8)
+	}
+	g, err := afpacket.OpenFanout(cfg.iface, n, afpacket.Options{
+		Snaplen: int(cfg.snapshotLength), Promiscuous: cfg.promisc, SocketBufferSize: int(cfg.socketBufferSize),
+		// Fragments stay fragments: NFStream meters the first and ignores
+		// the others, as offline.
+		FanoutKeepFragments: true,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("--interface %s: %w", cfg.iface, err)
+	}
+	o := opts
+	o.NMeters = 1
+	o.MaxNFlows = 0
+	var sts []*flows.Streamer
+	for _, s := range g.Sockets() {
+		st, err := flows.NewStreamer(idleSocket{s}, o)
+		if err != nil {
+			g.Close()
+			return nil, flagError(err)
+		}
+		sts = append(sts, st)
+	}
+	var once sync.Once
+	var closeErr error
+	return &liveRun{
+		desc:  fmt.Sprintf("AF_PACKET (TPACKET_V3, fanout of %d) on %s", n, cfg.iface),
+		flows: mergeStreamers(ctx, sts, opts.MaxNFlows),
+		stats: func() liveStats {
+			var st liveStats
+			for _, s := range sts {
+				c := s.Counters()
+				p := c.PacketsProcessed.Load()
+				st.Processed += p
+				st.Ignored += c.PacketsIgnored.Load() + c.PacketsFiltered.Load()
+				st.Balance = append(st.Balance, p)
+			}
+			if gs, err := g.Stats(); err == nil {
+				st.Dropped = gs.Dropped
+				st.Losses = map[string]uint64{"kernel_dropped": gs.Dropped, "ring_freezes": gs.Freezes, "truncated": gs.Truncated}
+			}
+			return st
+		},
+		close: func() error {
+			once.Do(func() { closeErr = g.Close() })
+			return closeErr
+		},
+	}, nil
+}
+
+// mergeStreamers runs each streamer on its own goroutine and yields their
+// flows with one id sequence. Cancelling ctx ends them after their open
+// flows; that is not an error.
+func mergeStreamers(ctx context.Context, sts []*flows.Streamer, maxN uint64) iter.Seq2[*flows.Flow, error] {
+	return func(yield func(*flows.Flow, error) bool) {
+		inner, cancel := context.WithCancel(ctx)
+		defer cancel()
+		type item struct {
+			f   *flows.Flow
+			err error
+		}
+		ch := make(chan item, 256)
+		var wg sync.WaitGroup
+		for _, st := range sts {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for f, err := range st.Flows(inner) {
+					if err != nil && errors.Is(err, context.Canceled) {
+						return
+					}
+					ch <- item{f, err}
+					if err != nil {
+						return
+					}
+				}
+			}()
+		}
+		go func() {
+			wg.Wait()
+			close(ch)
+		}()
+		var id uint64
+		stopped := false
+		for it := range ch {
+			if stopped {
+				continue
+			}
+			if it.err != nil {
+				stopped = true
+				cancel()
+				yield(nil, it.err)
+				continue
+			}
+			it.f.ID = id
+			id++
+			if !yield(it.f, nil) || (maxN > 0 && id >= maxN) {
+				stopped = true
+				cancel()
+			}
+		}
+	}
+}
