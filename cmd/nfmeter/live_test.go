@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -15,6 +16,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
 
 	"github.com/nfmeter/nfmeter/internal/testutil"
 	"github.com/nfmeter/nfmeter/pcapreplay"
@@ -212,4 +216,171 @@ func meterReplay(t *testing.T, mode, pc, out string) error {
 		return fmt.Errorf("meter exited with %d: %s", code, stderr.String())
 	}
 	return nil
+}
+
+// startMeter runs nfmeter (this test binary as main) on vb inside ns and
+// waits until it has attached.
+func startMeter(t *testing.T, ns string, stdout io.Writer, args ...string) (*exec.Cmd, *bytes.Buffer) {
+	t.Helper()
+	ready := filepath.Join(t.TempDir(), "ready")
+	all := append([]string{"netns", "exec", ns, os.Args[0], "--interface", "vb", "--ready-file", ready}, args...)
+	cmd := exec.Command("ip", all...)
+	cmd.Env = append(os.Environ(), "NFMETER_TEST_AS_MAIN=1")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	cmd.Stdout = stdout
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	for i := 0; ; i++ {
+		if _, err := os.Stat(ready); err == nil {
+			return cmd, &stderr
+		}
+		if i == 400 {
+			t.Fatalf("nfmeter did not attach in 20 s: %s", stderr.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// nfmLinks counts the BPF links of nfmeter's programs on interface index
+// ifindex.
+func nfmLinks(t *testing.T, ifindex uint32) int {
+	t.Helper()
+	n := 0
+	it := new(link.Iterator)
+	for it.Next() {
+		info, err := it.Take().Info()
+		if err != nil {
+			continue
+		}
+		var idx uint32
+		if x := info.XDP(); x != nil {
+			idx = x.Ifindex
+		} else if tc := info.TCX(); tc != nil {
+			idx = tc.Ifindex
+		} else {
+			continue
+		}
+		prog, err := ebpf.NewProgramFromID(info.Program)
+		if err != nil {
+			continue
+		}
+		pi, err := prog.Info()
+		prog.Close()
+		if err == nil && strings.HasPrefix(pi.Name, "nfm_") && idx == ifindex {
+			n++
+		}
+	}
+	if err := it.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func nsIfindex(t *testing.T, ns, dev string) uint32 {
+	t.Helper()
+	out, err := exec.Command("ip", "netns", "exec", ns, "cat", "/sys/class/net/"+dev+"/ifindex").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var idx uint32
+	fmt.Sscan(string(out), &idx)
+	return idx
+}
+
+// Issue 4, acceptance 5: nfmeter attaches with links, so SIGKILL (no
+// chance to clean up) leaves nothing on the interface.
+func TestLiveSIGKILLLeavesNothingAttached(t *testing.T) {
+	testutil.RequirePrivilege(t, "ip")
+	ns := mustNetNSMTU(t, vethMTU)
+	idx := nsIfindex(t, ns, "vb")
+	for _, mode := range []string{"xdp", "tc"} {
+		cmd, _ := startMeter(t, ns, io.Discard, "--mode", mode, "-o", filepath.Join(t.TempDir(), "out.csv"), "--quiet")
+		show, _ := exec.Command("ip", "-n", ns, "link", "show", "vb").Output()
+		links := nfmLinks(t, idx)
+		if links != 2 || (mode == "xdp") != strings.Contains(string(show), "xdp") {
+			t.Fatalf("--mode %s: %d links attached, want 2 (ip link: %s)", mode, links, show)
+		}
+		cmd.Process.Kill()
+		cmd.Wait()
+		for i := 0; nfmLinks(t, idx) != 0; i++ {
+			if i == 100 {
+				t.Fatalf("--mode %s: links still attached 5 s after SIGKILL", mode)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		show, _ = exec.Command("ip", "-n", ns, "link", "show", "vb").Output()
+		if strings.Contains(string(show), "xdp") {
+			t.Fatalf("--mode %s: XDP still on vb after SIGKILL: %s", mode, show)
+		}
+		t.Logf("--mode %s: 2 links while running, 0 after SIGKILL", mode)
+	}
+}
+
+// Issue 4, acceptance 4 (CLI side): a kernel table too small for the
+// capture loses nothing, and the packets that did not fit are counted
+// exactly in --performance-report and the summary.
+func TestLiveMapFullReported(t *testing.T) {
+	testutil.RequirePrivilege(t, "ip")
+	dir := t.TempDir()
+	pc := filepath.Join("..", "..", "testdata", "demo.pcap")
+	ref := filepath.Join(dir, "offline.csv")
+	if code, _, stderr := runCLI(append([]string{"--pcap", pc, "-o", ref}, liveFlowArgs...)...); code != 0 {
+		t.Fatal(stderr)
+	}
+	// With timeouts that never fire, flows are written in creation order:
+	// the table holds the first 4, every packet of the others is refused.
+	want, _ := os.ReadFile(ref)
+	lines := strings.Split(strings.TrimSpace(string(want)), "\n")
+	header := splitCSV(lines[0])
+	col := -1
+	for i, h := range header {
+		if h == "bidirectional_packets" {
+			col = i
+		}
+	}
+	var wantFull uint64
+	for _, l := range lines[5:] {
+		var n uint64
+		fmt.Sscan(splitCSV(l)[col], &n)
+		wantFull += n
+	}
+	ns := mustNetNSMTU(t, vethMTU)
+	out := filepath.Join(dir, "live.csv")
+	var report bytes.Buffer
+	cmd, stderr := startMeter(t, ns, &report, append([]string{"--mode", "xdp", "-o", out, "--kernel-max-flows", "4",
+		"--performance-report", "1"}, liveFlowArgs[:len(liveFlowArgs)-1]...)...)
+	rep := exec.Command("ip", "netns", "exec", ns, os.Args[0], "replay", "--pcap", pc, "--interface", "va", "--topspeed")
+	rep.Env = append(os.Environ(), "NFMETER_TEST_AS_MAIN=1")
+	if b, err := rep.CombinedOutput(); err != nil {
+		t.Fatalf("replay: %v: %s", err, b)
+	}
+	time.Sleep(200 * time.Millisecond)
+	cmd.Process.Signal(os.Interrupt)
+	if err := cmd.Wait(); err != nil && cmd.ProcessState.ExitCode() != exitInterrupted {
+		t.Fatalf("nfmeter: %v: %s", err, stderr)
+	}
+	got, _ := os.ReadFile(out)
+	d, err := testutil.CompareFlowCSV(want, got, testutil.TimeColumn, 1e-9)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !d.Exact() {
+		t.Errorf("flows differ from the offline run: %s", d)
+	}
+	// The last report line is printed at stop, after every flow.
+	rl := strings.Split(strings.TrimSpace(report.String()), "\n")
+	var last performanceReport
+	if err := json.Unmarshal([]byte(rl[len(rl)-1]), &last); err != nil {
+		t.Fatalf("report %q: %v", report.String(), err)
+	}
+	if last.Counters["map_full"] != wantFull || last.FlowsExpired != uint64(len(lines)-1) || last.PacketsDropped != 0 {
+		t.Errorf("report %s: want map_full %d, flows_expired %d, nothing dropped", rl[len(rl)-1], wantFull, len(lines)-1)
+	}
+	if !strings.Contains(stderr.String(), fmt.Sprintf(`"map_full":%d`, wantFull)) {
+		t.Errorf("summary does not report map_full %d: %s", wantFull, stderr)
+	}
+	t.Logf("table of 4 flows, %d flows: %d packets refused by the table, all metered in userspace", len(lines)-1, wantFull)
 }
