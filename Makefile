@@ -78,6 +78,10 @@ fuzz: ## Run every fuzz target for FUZZTIME each (default 30s).
 .PHONY: bench
 bench: deps ## Generate a large capture and report packets/s, RSS and bytes per flow (docs/PERFORMANCE.md).
 	$(GO) run ./scripts/bench -packets $(BENCH_PACKETS)
+	@echo "--- kernel path: XDP program cost (BPF_PROG_TEST_RUN), needs root ---"
+	$(GO) test -count=1 -run '^$$' -bench 'BenchmarkXDP' -benchtime 3000000x ./userspace/kmeter
+	@echo "--- live modes end to end through a veth pair, needs root ---"
+	NFMETER_BENCH_LIVE=1 $(GO) test -count=1 -run 'TestLiveThroughput$$' -v ./cmd/nfmeter | grep -E '^ +live_bench_test.go:[0-9]+: \|' | sed 's/^ *live_bench_test.go:[0-9]*: //'
 
 .PHONY: lint
 lint: ## gofmt and go vet.

@@ -43,7 +43,7 @@ volatile const __u32 cfg_n_copy = 0; /* packets per flow copied to userspace */
 volatile const __u32 cfg_snaplen = 1536; /* bytes copied per packet */
 volatile const __u64 cfg_idle_ms = 120000;
 volatile const __u64 cfg_active_ms = 1800000;
-volatile const __u64 cfg_clock_offset_ns = 0; /* CLOCK_REALTIME - CLOCK_BOOTTIME at load */
+volatile const __u64 cfg_clock_offset_ns = 0; /* CLOCK_REALTIME - CLOCK_MONOTONIC at load */
 
 #define NFM_MAX_VLAN 8
 
@@ -87,6 +87,12 @@ struct scratch {
 	} init;
 	struct flow_data ended; /* a flow ended by this packet */
 	__u64 gen_seq;
+	__u32 cpu; /* this CPU's id, for gen numbers */
+	__u32 cpu_set;
+	/* Millisecond clock cache: ms_start_ns is the first ns of ms_now, so
+	 * that most packets get their millisecond without a division. */
+	__u64 ms_start_ns;
+	__u64 ms_now;
 	struct packet_event ev; /* a record being built */
 };
 
@@ -386,7 +392,7 @@ static __always_inline void flow_init(struct flow_data *fd, const struct pkt *p,
 static __always_inline __u64 next_gen(struct scratch *sc)
 {
 	sc->gen_seq += 1;
-	return (sc->gen_seq << 16) | (bpf_get_smp_processor_id() & 0xffff);
+	return (sc->gen_seq << 16) | (sc->cpu & 0xffff);
 }
 
 /* plan is what meter() decided about a packet. */
@@ -401,7 +407,21 @@ struct plan {
 
 static __always_inline __u64 now_ms(void)
 {
-	return (bpf_ktime_get_boot_ns() + cfg_clock_offset_ns) / 1000000;
+	return (bpf_ktime_get_ns() + cfg_clock_offset_ns) / 1000000;
+}
+
+/* cached_now_ms is now_ms through the per-CPU cache: a 64-bit division
+ * only when the millisecond changed. */
+static __always_inline __u64 cached_now_ms(struct scratch *sc)
+{
+	__u64 ns = bpf_ktime_get_ns() + cfg_clock_offset_ns;
+	__u64 since = ns - sc->ms_start_ns;
+	if (since < 1000000)
+		return sc->ms_now;
+	__u64 ms = ns / 1000000;
+	sc->ms_now = ms;
+	sc->ms_start_ns = ms * 1000000;
+	return ms;
 }
 
 /* meter counts a parsed packet, arrived at t, in its flow. It returns 0, or
@@ -425,7 +445,6 @@ static __always_inline int meter(const struct pkt *p, __u64 t, struct scratch *s
 			return -1;
 		}
 	}
-	__u64 gen = next_gen(sc);
 	bpf_spin_lock(&st->lock);
 	struct flow_data *fd = &st->d;
 	if (t < fd->bi_last_ms)
@@ -436,6 +455,7 @@ static __always_inline int meter(const struct pkt *p, __u64 t, struct scratch *s
 	else if (t - fd->dir[0].first_ms >= cfg_active_ms)
 		reason = 1;
 	if (reason >= 0) {
+		__u64 gen = next_gen(sc);
 		sc->ended = *fd;
 		flow_init(fd, p, t, gen);
 		bpf_spin_unlock(&st->lock);
@@ -528,7 +548,7 @@ static __always_inline void punt(void *ctx, int xdp, __u32 caplen, __u32 wire_le
 		count(COUNTER_PUNT_LOST);
 }
 
-/* account meters p, arrived at t, and sends what userspace needs: the
+/* account meters p, arrived at t (0: now), and sends what userspace needs: the
  * flow it ended, and a copy of the packet (frame bytes from frame_off) when
  * it is among the flow's first. It returns -1 when the flow table is full. */
 static __always_inline int account(void *ctx, int xdp, const struct pkt *p, __u64 t, __u32 frame_off,
@@ -538,6 +558,12 @@ static __always_inline int account(void *ctx, int xdp, const struct pkt *p, __u6
 	struct scratch *sc = bpf_map_lookup_elem(&scratch_map, &zero);
 	if (!sc)
 		return 0;
+	if (!sc->cpu_set) {
+		sc->cpu = bpf_get_smp_processor_id();
+		sc->cpu_set = 1;
+	}
+	if (t == 0)
+		t = cached_now_ms(sc);
 	struct plan pl = {};
 	if (meter(p, t, sc, &pl) < 0)
 		return -1;
@@ -581,7 +607,6 @@ static __always_inline int account(void *ctx, int xdp, const struct pkt *p, __u6
 static __always_inline void handle(void *ctx, int xdp, const __u8 *data, const void *end,
 				   __u32 caplen, __u32 wire_len, __u16 hw_vlan)
 {
-	count(COUNTER_SEEN);
 	struct pkt p = {};
 	switch (parse(data, end, caplen, wire_len, hw_vlan, &p)) {
 	case V_IGNORE:
@@ -591,7 +616,7 @@ static __always_inline void handle(void *ctx, int xdp, const __u8 *data, const v
 		punt(ctx, xdp, caplen, wire_len, hw_vlan, PUNT_PARSE);
 		return;
 	}
-	if (account(ctx, xdp, &p, now_ms(), 0, caplen, wire_len) < 0) {
+	if (account(ctx, xdp, &p, 0, 0, caplen, wire_len) < 0) {
 		punt(ctx, xdp, caplen, wire_len, hw_vlan, PUNT_MAP_FULL);
 		return;
 	}

@@ -27,8 +27,8 @@ struct flow_key {
 };
 
 /* dir_state is one direction of a flow. Sizes are in the configured
- * accounting mode; times are wall-clock milliseconds (CLOCK_BOOTTIME plus
- * the boot-to-realtime offset userspace sets at load). piat_* describe the
+ * accounting mode; times are wall-clock milliseconds (CLOCK_MONOTONIC plus
+ * the monotonic-to-realtime offset userspace sets at load). piat_* describe the
  * gaps between this direction's consecutive packets. */
 struct dir_state {
 	__u64 first_ms;
@@ -142,7 +142,7 @@ struct apply_req {
  * counted once in exactly one of COUNTER_METERED, COUNTER_IGNORED or
  * COUNTER_PUNTED; the other counters count losses and work. */
 enum counter {
-	COUNTER_SEEN = 0, /* frames the programs ran on */
+	COUNTER_SEEN = 0, /* unused: frames seen are metered + ignored + punted */
 	COUNTER_METERED, /* counted in the kernel flow table */
 	COUNTER_IGNORED, /* not a packet NFStream meters (not IP, truncated, fragment) */
 	COUNTER_PUNTED, /* sent to userspace to be metered there */

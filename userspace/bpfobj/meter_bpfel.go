@@ -148,9 +148,13 @@ type MeterScratch struct {
 		LockRoom uint64
 		D        MeterFlowData
 	}
-	Ended  MeterFlowData
-	GenSeq uint64
-	Ev     struct {
+	Ended     MeterFlowData
+	GenSeq    uint64
+	Cpu       uint32
+	CpuSet    uint32
+	MsStartNs uint64
+	MsNow     uint64
+	Ev        struct {
 		_    structs.HostLayout
 		H    MeterPacketHdr
 		Data [8192]uint8

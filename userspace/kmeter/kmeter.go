@@ -67,21 +67,22 @@ func (o *Options) validate() error {
 	return nil
 }
 
-// clock converts CLOCK_BOOTTIME to wall-clock milliseconds with the offset
-// the programs were loaded with, so that userspace and kernel agree even if
+// clock converts CLOCK_MONOTONIC (bpf_ktime_get_ns, the cheapest precise
+// clock a program can read) to wall-clock milliseconds with the offset the
+// programs were loaded with, so that userspace and kernel agree even if
 // the wall clock is stepped later.
 type clock struct{ offsetNs int64 }
 
 func newClock() clock {
 	var b, r unix.Timespec
-	_ = unix.ClockGettime(unix.CLOCK_BOOTTIME, &b)
+	_ = unix.ClockGettime(unix.CLOCK_MONOTONIC, &b)
 	_ = unix.ClockGettime(unix.CLOCK_REALTIME, &r)
 	return clock{r.Nano() - b.Nano()}
 }
 
 func (c clock) nowMs() uint64 {
 	var b unix.Timespec
-	_ = unix.ClockGettime(unix.CLOCK_BOOTTIME, &b)
+	_ = unix.ClockGettime(unix.CLOCK_MONOTONIC, &b)
 	return uint64(b.Nano()+c.offsetNs) / 1e6
 }
 

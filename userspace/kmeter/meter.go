@@ -195,6 +195,9 @@ func (m *Meter) Counters() (Counters, error) {
 			*f += v
 		}
 	}
+	// The programs do not count frames seen (one increment less per
+	// packet): every frame is metered, ignored or punted.
+	c.Seen = c.Metered + c.Ignored + c.Punted
 	c.Records = m.user.records.Load()
 	c.Flows = m.user.flows.Load()
 	c.KernelFlows = m.user.kernelFlows.Load()
