@@ -84,16 +84,20 @@ func (a Attachment) String() string {
 type detacher interface{ Close() error }
 
 // clsactFilter is a TC filter attached through netlink, for kernels without
-// TCX. Unlike links it survives the process; Close removes it.
+// TCX. Unlike links it survives the process; Close removes it. Its netlink
+// handle was opened in the network namespace of the attach, so Close works
+// from any thread.
 type clsactFilter struct {
+	nl     *netlink.Handle
 	filter *netlink.BpfFilter
 	qdisc  *netlink.GenericQdisc // non-nil when we added the clsact qdisc
 }
 
 func (c *clsactFilter) Close() error {
-	err := netlink.FilterDel(c.filter)
+	defer c.nl.Close()
+	err := c.nl.FilterDel(c.filter)
 	if c.qdisc != nil {
-		if qerr := netlink.QdiscDel(c.qdisc); qerr != nil && err == nil && !errors.Is(qerr, unix.ENOENT) {
+		if qerr := c.nl.QdiscDel(c.qdisc); qerr != nil && err == nil && !errors.Is(qerr, unix.ENOENT) {
 			err = qerr
 		}
 	}
@@ -118,17 +122,22 @@ func attachTC(prog *ebpf.Program, iface *net.Interface, egress, forceClsact bool
 			return nil, "", fmt.Errorf("attach tcx %s to %s: %w", dir, iface.Name, err)
 		}
 	}
-	c := &clsactFilter{}
+	nl, err := netlink.NewHandle(unix.NETLINK_ROUTE)
+	if err != nil {
+		return nil, "", fmt.Errorf("netlink for %s: %w", iface.Name, err)
+	}
+	c := &clsactFilter{nl: nl}
 	if !*haveQdisc {
 		q := &netlink.GenericQdisc{
 			QdiscAttrs: netlink.QdiscAttrs{LinkIndex: iface.Index, Handle: netlink.MakeHandle(0xffff, 0), Parent: netlink.HANDLE_CLSACT},
 			QdiscType:  "clsact",
 		}
-		switch err := netlink.QdiscAdd(q); {
+		switch err := nl.QdiscAdd(q); {
 		case err == nil:
 			c.qdisc = q
 		case errors.Is(err, unix.EEXIST):
 		default:
+			nl.Close()
 			return nil, "", fmt.Errorf("add clsact qdisc to %s: %w", iface.Name, err)
 		}
 		*haveQdisc = true
@@ -139,10 +148,11 @@ func attachTC(prog *ebpf.Program, iface *net.Interface, egress, forceClsact bool
 		Name:         "nfm_tc",
 		DirectAction: true,
 	}
-	if err := netlink.FilterAdd(c.filter); err != nil {
+	if err := nl.FilterAdd(c.filter); err != nil {
 		if c.qdisc != nil {
-			_ = netlink.QdiscDel(c.qdisc)
+			_ = nl.QdiscDel(c.qdisc)
 		}
+		nl.Close()
 		return nil, "", fmt.Errorf("attach clsact %s filter to %s: %w", dir, iface.Name, err)
 	}
 	return c, "clsact", nil
