@@ -178,8 +178,8 @@ func (p *Parquet) Write(f *flows.Flow, s *flows.Schema) error {
 // typesKnown reports whether every plugin column has had a non-None value
 // in the flows held back.
 func (p *Parquet) typesKnown() bool {
-	first := len(p.schema.Names) - len(p.schema.UDPS)
-	for i := first; i < len(p.schema.Names); i++ {
+	first := p.schema.UDPSStart()
+	for i := first; i < first+len(p.schema.UDPS); i++ {
 		seen := false
 		for _, row := range p.pending {
 			if row[i].Kind != flows.KindNone {
@@ -250,10 +250,10 @@ func (p *Parquet) setLayout(l *pqLayout) error {
 // STRING.
 func newLayout(s *flows.Schema, first [][]flows.Value, anon *Anonymizer) *pqLayout {
 	l := &pqLayout{cols: make([]pqColumn, len(s.Names))}
-	firstUDPS := len(s.Names) - len(s.UDPS)
+	firstUDPS := s.UDPSStart()
 	fields := make([]parquet.Field, len(s.Names))
 	for i, name := range s.Names {
-		c := pqColumn{name: name, typ: pqString, optional: i >= firstUDPS}
+		c := pqColumn{name: name, typ: pqString, optional: i >= firstUDPS && i < firstUDPS+len(s.UDPS)}
 		c.anon = anon != nil && slices.Contains(anon.Columns, name)
 		for _, row := range first {
 			if v := &row[i]; v.Kind == flows.KindAny {

@@ -110,4 +110,12 @@ func (p *Parquet) appendFlow(f *flows.Flow) {
 		str(a.UserAgent)
 		str(a.ContentType)
 	}
+	if s.Process {
+		pr, ok := f.Process()
+		if !ok {
+			pr = flows.Process{PID: -1}
+		}
+		put(parquet.Int64Value(int64(pr.PID)))
+		put(p.str(pr.Name))
+	}
 }

@@ -67,15 +67,24 @@ func TestParquetDirectMatchesValues(t *testing.T) {
 	pcaps, _ := filepath.Glob(filepath.Join(dir, "nfstream", "pcaps", "*"))
 	synth, _ := filepath.Glob(filepath.Join(dir, "synthetic", "*.pcap"))
 	pcaps = append(pcaps, synth...)
-	configs := []flows.Options{flows.DefaultOptions(), flows.DefaultOptions(), flows.DefaultOptions()}
+	configs := []flows.Options{flows.DefaultOptions(), flows.DefaultOptions(), flows.DefaultOptions(), flows.DefaultOptions()}
 	configs[1].StatisticalAnalysis, configs[1].SPLTAnalysis = true, 3
 	configs[2].DecodeTunnels, configs[2].StatisticalAnalysis = false, true
+	configs[3].SystemVisibilityMode, configs[3].SPLTAnalysis = 1, 2
 	n := 0
 	for _, o := range configs {
 		o.NDissections = 0
 		var all []*flows.Flow
 		for _, p := range pcaps {
 			all = append(all, testutil.MeterFile(t, p, o)...)
+		}
+		if o.SystemVisibilityMode == 1 {
+			// Every other flow attributed, the others with the defaults.
+			for i, f := range all {
+				if i%2 == 0 {
+					f.SetProcess(flows.Process{PID: 1000 + i, Name: "proc \"x\""})
+				}
+			}
 		}
 		if !bytes.Equal(writeParquetBytes(t, o, all, false), writeParquetBytes(t, o, all, true)) {
 			t.Errorf("options %+v: the direct path writes another file than the generic one", o)

@@ -10,7 +10,8 @@ import (
 // appendFlowRow appends f's CSV line for schema s directly from the flow,
 // without building [flows.Value]s: the hot path of the CSV exporter. It
 // must produce exactly what AppendRow(f.Values(s)) produces (tested), and
-// only handles schemas without plugin columns.
+// only handles schemas without plugin columns (so the process columns, when
+// present, come right after the application ones).
 func appendFlowRow(b []byte, f *flows.Flow, s *flows.Schema) []byte {
 	u := func(b []byte, v uint64) []byte { return append(strconv.AppendUint(b, v, 10), ',') }
 	b = u(b, f.ID)
@@ -93,6 +94,14 @@ func appendFlowRow(b []byte, f *flows.Flow, s *flows.Schema) []byte {
 		b = q(b, a.ServerFingerprint)
 		b = q(b, a.UserAgent)
 		b = q(b, a.ContentType)
+	}
+	if s.Process {
+		p, ok := f.Process()
+		if !ok {
+			p = flows.Process{PID: -1}
+		}
+		b = append(strconv.AppendInt(b, int64(p.PID), 10), ',')
+		b = append(appendQuoted(b, p.Name), ',')
 	}
 	b[len(b)-1] = '\n'
 	return b

@@ -23,9 +23,10 @@ func TestAppendFlowRowMatchesValues(t *testing.T) {
 	if len(pcaps) == 0 {
 		t.Skipf("conformance corpus not found at %s (set NFMETER_CONFORMANCE_DIR)", dir)
 	}
-	configs := []flows.Options{flows.DefaultOptions(), flows.DefaultOptions(), flows.DefaultOptions()}
+	configs := []flows.Options{flows.DefaultOptions(), flows.DefaultOptions(), flows.DefaultOptions(), flows.DefaultOptions()}
 	configs[1].StatisticalAnalysis, configs[1].SPLTAnalysis = true, 3
 	configs[2].DecodeTunnels, configs[2].StatisticalAnalysis = false, true
+	configs[3].SystemVisibilityMode = 1
 	n := 0
 	for _, o := range configs {
 		o.NDissections = 0
@@ -42,6 +43,9 @@ func TestAppendFlowRowMatchesValues(t *testing.T) {
 			for f, err := range st.Flows(context.Background()) {
 				if err != nil {
 					break
+				}
+				if o.SystemVisibilityMode == 1 && f.ID%2 == 0 {
+					f.SetProcess(flows.Process{PID: int(f.ID), Name: "proc \"x\""})
 				}
 				s := flows.NewSchema(&o, f)
 				if c.anonAt == nil {

@@ -37,7 +37,20 @@ type Schema struct {
 	SPLT    int
 	App     bool
 	UDPS    []string
+	// Process adds system_process_pid and system_process_name after the
+	// plugin columns (system_visibility_mode 1).
+	Process bool
 	Names   []string
+}
+
+// UDPSStart is the index in Names of the first plugin column; plugin
+// columns are Names[UDPSStart():UDPSStart()+len(UDPS)].
+func (s *Schema) UDPSStart() int {
+	n := len(s.Names) - len(s.UDPS)
+	if s.Process {
+		n -= len(colsProcess)
+	}
+	return n
 }
 
 var (
@@ -47,6 +60,7 @@ var (
 	colsApp   = []string{"application_name", "application_category_name", "application_is_guessed",
 		"application_confidence", "requested_server_name", "client_fingerprint", "server_fingerprint",
 		"user_agent", "content_type"}
+	colsProcess = []string{"system_process_pid", "system_process_name"}
 	dirPrefixes = []string{"bidirectional_", "src2dst_", "dst2src_"}
 	flagNames   = []string{"syn", "cwr", "ece", "urg", "ack", "psh", "rst", "fin"}
 )
@@ -54,7 +68,8 @@ var (
 // NewSchema returns the columns of flows produced with o; first supplies the
 // plugin column names (nil when there are none).
 func NewSchema(o *Options, first *Flow) *Schema {
-	s := &Schema{Tunnels: o.DecodeTunnels, Stats: o.StatisticalAnalysis, SPLT: o.SPLTAnalysis, App: o.NDissections > 0}
+	s := &Schema{Tunnels: o.DecodeTunnels, Stats: o.StatisticalAnalysis, SPLT: o.SPLTAnalysis, App: o.NDissections > 0,
+		Process: o.SystemVisibilityMode == 1}
 	if first != nil {
 		s.UDPS = append([]string(nil), first.UDPS.Names()...)
 	}
@@ -88,6 +103,9 @@ func NewSchema(o *Options, first *Flow) *Schema {
 	}
 	for _, u := range s.UDPS {
 		n = append(n, "udps."+u)
+	}
+	if s.Process {
+		n = append(n, colsProcess...)
 	}
 	s.Names = n
 	return s
@@ -162,6 +180,13 @@ func (f *Flow) Values(s *Schema, dst []Value) []Value {
 			continue
 		}
 		dst = append(dst, Value{Kind: KindAny, A: v})
+	}
+	if s.Process {
+		p, ok := f.Process()
+		if !ok {
+			p = Process{PID: -1}
+		}
+		dst = append(dst, vi(int64(p.PID)), vs(p.Name))
 	}
 	return dst
 }

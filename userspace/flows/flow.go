@@ -162,6 +162,33 @@ type AppInfo struct {
 	ContentType         string
 }
 
+// Process is the local process that owned a flow's socket (NFStream's
+// system visibility): its process id (tgid) and command name, as seen when
+// the socket was used, so that a later process with the same id cannot
+// rename it.
+type Process struct {
+	PID  int
+	Name string
+}
+
+// Process returns the process system visibility attributed f to, and
+// whether there is one. Without one, the columns hold NFStream's defaults
+// (-1 and "").
+func (f *Flow) Process() (Process, bool) {
+	if f.UDPS.p == nil || !f.UDPS.p.hasProc {
+		return Process{}, false
+	}
+	return f.UDPS.p.proc, true
+}
+
+// SetProcess attributes f to p (see userspace/sysvis).
+func (f *Flow) SetProcess(p Process) {
+	if f.UDPS.p == nil {
+		f.UDPS.p = &udpsData{}
+	}
+	f.UDPS.p.proc, f.UDPS.p.hasProc = p, true
+}
+
 // SrcAddr returns the address of the first packet's sender.
 func (f *Flow) SrcAddr() netip.Addr {
 	if f.srcLo {

@@ -40,6 +40,18 @@ type Options struct {
 	MaxNFlows           uint64         // stop after this many flows; 0 is unlimited (max_nflows)
 	Plugins             []Plugin       // user plugins, run in order (udps)
 	Logger              *slog.Logger   // nil discards logs
+	// SystemVisibilityMode is NFStream's system_visibility_mode: 1 adds the
+	// columns system_process_pid and system_process_name, filled by the
+	// caller (live capture: userspace/sysvis) through [Flow.SetProcess];
+	// 0 (the default) leaves them out. Offline, NFStream switches a single
+	// file to 0 and keeps the columns, with their defaults, for several
+	// files: that is the caller's choice, the engine only follows this value.
+	SystemVisibilityMode int
+	// SystemVisibilityPollMs is NFStream's system_visibility_poll_ms: how
+	// often, in milliseconds, a socket-table poller looks for sockets
+	// (0: without pause). NFStream's default is 100; the zero value here
+	// is "without pause", so start from [DefaultOptions].
+	SystemVisibilityPollMs int
 	// NewDissector creates the application classifier (nDPI) of one
 	// iteration; required when NDissections > 0. See userspace/ndpi.
 	NewDissector func() (Dissector, error)
@@ -80,6 +92,8 @@ func DefaultOptions() Options {
 		IdleTimeout:    120,
 		ActiveTimeout:  1800,
 		NDissections:   20,
+
+		SystemVisibilityPollMs: 100,
 	}
 }
 
@@ -113,6 +127,10 @@ func (o *Options) Validate() error {
 		return &ParamError{"splt_analysis", o.SPLTAnalysis, "0 to 65535"}
 	case o.NMeters < 0 || o.NMeters > 1024:
 		return &ParamError{"n_meters", o.NMeters, "0 (auto) to 1024"}
+	case o.SystemVisibilityMode != 0 && o.SystemVisibilityMode != 1:
+		return &ParamError{"system_visibility_mode", o.SystemVisibilityMode, "0 (off), 1 (process information)"}
+	case o.SystemVisibilityPollMs < 0:
+		return &ParamError{"system_visibility_poll_ms", o.SystemVisibilityPollMs, "integers >= 0 (milliseconds)"}
 	}
 	for i, p := range o.Plugins {
 		if p == nil {

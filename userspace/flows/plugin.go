@@ -60,15 +60,24 @@ type UDPS struct {
 	p *udpsData
 }
 
+// udpsData holds what most flows never have: plugin values and the process
+// of system visibility ([Flow.SetProcess]). Sharing UDPS's one pointer keeps
+// [Flow] in its size class.
 type udpsData struct {
 	names []string
 	vals  map[string]any
+	proc  Process
+	// hasProc is set by Flow.SetProcess.
+	hasProc bool
 }
 
 // Set assigns a value, appending name to the column order on first use.
 func (u *UDPS) Set(name string, v any) {
 	if u.p == nil {
-		u.p = &udpsData{vals: make(map[string]any)}
+		u.p = &udpsData{}
+	}
+	if u.p.vals == nil {
+		u.p.vals = make(map[string]any)
 	}
 	if _, ok := u.p.vals[name]; !ok {
 		u.p.names = append(u.p.names, name)
