@@ -81,7 +81,7 @@ bench: deps ## Generate a large capture and report packets/s, RSS and bytes per 
 	@echo "--- kernel path: XDP program cost (BPF_PROG_TEST_RUN), needs root ---"
 	$(GO) test -count=1 -run '^$$' -bench 'BenchmarkXDP' -benchtime 3000000x ./userspace/kmeter
 	@echo "--- live modes end to end through a veth pair, needs root ---"
-	NFMETER_BENCH_LIVE=1 $(GO) test -count=1 -run 'TestLiveThroughput$$' -v ./cmd/nfmeter | grep -E '^ +live_bench_test.go:[0-9]+: \|' | sed 's/^ *live_bench_test.go:[0-9]*: //'
+	NFMETER_BENCH_LIVE=1 $(GO) test -count=1 -run 'TestLiveThroughput$$' -v ./cmd/nfmeter | grep -oE '\|.*\|$$'
 
 .PHONY: lint
 lint: ## gofmt and go vet.

@@ -16,6 +16,16 @@ import (
 // writePcap writes a little-endian µs classic pcap of frames, one ms apart.
 func writePcap(tb testing.TB, path string, linkType uint32, frames [][]byte) []byte {
 	tb.Helper()
+	b := pcapFile(linkType, frames, func(i int) (uint32, uint32) { return 1600000000, uint32(i * 1000) })
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		tb.Fatal(err)
+	}
+	return b
+}
+
+// pcapFile is a classic microsecond pcap of frames, frame i stamped at
+// ts(i) (seconds, microseconds).
+func pcapFile(linkType uint32, frames [][]byte, ts func(i int) (sec, usec uint32)) []byte {
 	var b []byte
 	b = binary.LittleEndian.AppendUint32(b, 0xa1b2c3d4)
 	b = binary.LittleEndian.AppendUint16(b, 2)
@@ -25,14 +35,12 @@ func writePcap(tb testing.TB, path string, linkType uint32, frames [][]byte) []b
 	b = binary.LittleEndian.AppendUint32(b, 65535)
 	b = binary.LittleEndian.AppendUint32(b, linkType)
 	for i, f := range frames {
-		b = binary.LittleEndian.AppendUint32(b, 1600000000)
-		b = binary.LittleEndian.AppendUint32(b, uint32(i*1000))
+		sec, usec := ts(i)
+		b = binary.LittleEndian.AppendUint32(b, sec)
+		b = binary.LittleEndian.AppendUint32(b, usec)
 		b = binary.LittleEndian.AppendUint32(b, uint32(len(f)))
 		b = binary.LittleEndian.AppendUint32(b, uint32(len(f)))
 		b = append(b, f...)
-	}
-	if err := os.WriteFile(path, b, 0o644); err != nil {
-		tb.Fatal(err)
 	}
 	return b
 }

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -32,18 +31,9 @@ func TestLiveThroughput(t *testing.T) {
 	testutil.RequirePrivilege(t, "ip")
 	dir := t.TempDir()
 	writeBigPcap(t, filepath.Join(dir, "big.pcap"), 200000)
-	ns := mustNetNSMTU(t, vethMTU)
-	cmd := exec.Command("ip", "netns", "exec", ns, os.Args[0], "-test.run", "^TestLiveThroughputChild$", "-test.v", "-test.count=1")
-	cmd.Env = append(os.Environ(), "NFMETER_LIVE_BENCH_DIR="+dir)
-	out, err := cmd.CombinedOutput()
-	for _, l := range strings.Split(string(out), "\n") {
-		if strings.Contains(l, "|") || strings.Contains(l, "FAIL") {
-			t.Log(strings.TrimSpace(l))
-		}
-	}
-	if err != nil {
-		t.Fatalf("child: %v\n%s", err, out)
-	}
+	runChildInNetNS(t, mustNetNSMTU(t, vethMTU), "TestLiveThroughputChild", "NFMETER_LIVE_BENCH_DIR="+dir, func(line string) bool {
+		return strings.Contains(line, "|")
+	})
 }
 
 func TestLiveThroughputChild(t *testing.T) {

@@ -5,7 +5,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -71,20 +70,7 @@ func replayable(tb testing.TB, src, dst string) int {
 	if len(frames) == 0 {
 		return 0
 	}
-	var b []byte
-	b = binary.LittleEndian.AppendUint32(b, 0xa1b2c3d4)
-	b = binary.LittleEndian.AppendUint16(b, 2)
-	b = binary.LittleEndian.AppendUint16(b, 4)
-	b = binary.LittleEndian.AppendUint64(b, 0)
-	b = binary.LittleEndian.AppendUint32(b, 65535)
-	b = binary.LittleEndian.AppendUint32(b, 1)
-	for i, f := range frames {
-		b = binary.LittleEndian.AppendUint32(b, uint32(times[i][0]))
-		b = binary.LittleEndian.AppendUint32(b, uint32(int32(times[i][1])))
-		b = binary.LittleEndian.AppendUint32(b, uint32(len(f)))
-		b = binary.LittleEndian.AppendUint32(b, uint32(len(f)))
-		b = append(b, f...)
-	}
+	b := pcapFile(1, frames, func(i int) (uint32, uint32) { return uint32(times[i][0]), uint32(int32(times[i][1])) })
 	if err := os.WriteFile(dst, b, 0o644); err != nil {
 		tb.Fatal(err)
 	}
@@ -125,17 +111,26 @@ func TestLiveParity(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "list"), []byte(strings.Join(list, "\n")), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	ns := mustNetNSMTU(t, vethMTU)
-	cmd := exec.Command("ip", "netns", "exec", ns, os.Args[0], "-test.run", "^TestLiveParityChild$", "-test.v", "-test.count=1")
-	cmd.Env = append(os.Environ(), "NFMETER_PARITY_DIR="+dir)
+	runChildInNetNS(t, mustNetNSMTU(t, vethMTU), "TestLiveParityChild", "NFMETER_PARITY_DIR="+dir, func(line string) bool {
+		return strings.Contains(line, "parity_") || strings.Contains(line, "--mode")
+	})
+}
+
+// runChildInNetNS runs test child of this binary inside ns with env set,
+// logs the lines of its output that keep selects, and fails with the whole
+// output if the child fails.
+func runChildInNetNS(t *testing.T, ns, child, env string, keep func(string) bool) {
+	t.Helper()
+	cmd := exec.Command("ip", "netns", "exec", ns, os.Args[0], "-test.run", "^"+child+"$", "-test.v", "-test.count=1")
+	cmd.Env = append(os.Environ(), env)
 	out, err := cmd.CombinedOutput()
 	for _, line := range strings.Split(string(out), "\n") {
-		if strings.Contains(line, "exact") || strings.Contains(line, "FAIL") || strings.Contains(line, "parity_") || strings.HasPrefix(strings.TrimSpace(line), "live_test") {
-			t.Log(line)
+		if keep(line) || strings.Contains(line, "FAIL") {
+			t.Log(strings.TrimSpace(line))
 		}
 	}
 	if err != nil {
-		t.Fatalf("child: %v\n%s", err, out)
+		t.Fatalf("%s: %v\n%s", child, err, out)
 	}
 }
 

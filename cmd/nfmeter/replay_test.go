@@ -4,9 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,81 +12,24 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nfmeter/nfmeter/pcapreplay"
+	"github.com/nfmeter/nfmeter/internal/testutil"
 )
 
 // requireNetAdmin skips a test that needs root and network namespaces,
 // unless NFMETER_TEST_REQUIRE_BPF=1 (the privileged CI lane), where it
 // fails instead.
-func requireNetAdmin(tb testing.TB, tools ...string) {
-	tb.Helper()
-	why := ""
-	if os.Geteuid() != 0 {
-		why = "needs root for network namespaces"
-	}
-	for _, tool := range tools {
-		if _, err := exec.LookPath(tool); err != nil && why == "" {
-			why = fmt.Sprintf("needs %s: %v", tool, err)
-		}
-	}
-	if why == "" {
-		return
-	}
-	if os.Getenv("NFMETER_TEST_REQUIRE_BPF") == "1" {
-		tb.Fatalf("%s (NFMETER_TEST_REQUIRE_BPF=1 forbids skipping)", why)
-	}
-	tb.Skip(why)
-}
+func requireNetAdmin(tb testing.TB, tools ...string) { testutil.RequirePrivilege(tb, tools...) }
 
-func mustCmd(tb testing.TB, name string, args ...string) {
-	tb.Helper()
-	if out, err := exec.Command(name, args...).CombinedOutput(); err != nil {
-		tb.Fatalf("%s %s: %v: %s", name, strings.Join(args, " "), err, out)
-	}
-}
+func mustCmd(tb testing.TB, name string, args ...string) { testutil.MustCmd(tb, name, args...) }
 
-// mustNetNS creates a network namespace with a veth pair va <-> vb, both
-// up, IPv6 off (no stray neighbour discovery frames); removed at cleanup.
-func mustNetNS(tb testing.TB) string {
-	tb.Helper()
-	return mustNetNSMTU(tb, 9000)
-}
+// mustNetNS creates a network namespace with a veth pair va <-> vb (MTU
+// 9000), removed at cleanup.
+func mustNetNS(tb testing.TB) string { return testutil.NetNS(tb, 9000) }
 
 // mustNetNSMTU is mustNetNS with both veth ends at the given MTU.
-func mustNetNSMTU(tb testing.TB, mtu int) string {
-	tb.Helper()
-	ns := fmt.Sprintf("nfm-test-%d-%d", os.Getpid(), time.Now().UnixNano()%100000)
-	mustCmd(tb, "ip", "netns", "add", ns)
-	tb.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
-	mustCmd(tb, "ip", "netns", "exec", ns, "sysctl", "-q", "-w", "net.ipv6.conf.all.disable_ipv6=1")
-	mustCmd(tb, "ip", "netns", "exec", ns, "sysctl", "-q", "-w", "net.ipv6.conf.default.disable_ipv6=1")
-	m := fmt.Sprint(mtu)
-	mustCmd(tb, "ip", "-n", ns, "link", "add", "va", "mtu", m, "type", "veth", "peer", "name", "vb", "mtu", m)
-	mustCmd(tb, "ip", "-n", ns, "link", "set", "va", "up")
-	mustCmd(tb, "ip", "-n", ns, "link", "set", "vb", "up")
-	return ns
-}
+func mustNetNSMTU(tb testing.TB, mtu int) string { return testutil.NetNS(tb, mtu) }
 
-func readFrames(tb testing.TB, path string) [][]byte {
-	tb.Helper()
-	r, err := pcapreplay.Open(path)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer r.Close()
-	var out [][]byte
-	var p pcapreplay.Packet
-	for {
-		err := r.Next(&p)
-		if errors.Is(err, io.EOF) {
-			return out
-		}
-		if err != nil {
-			tb.Fatal(err)
-		}
-		out = append(out, append([]byte(nil), p.Data...))
-	}
-}
+func readFrames(tb testing.TB, path string) [][]byte { return testutil.ReadFrames(tb, path) }
 
 // nfmeter replay sends every frame of a capture, unchanged and in order,
 // onto an interface: captured on the other end of a veth pair.

@@ -4,6 +4,7 @@ package testutil
 
 import (
 	"context"
+	"io"
 	"os"
 	"path/filepath"
 	"testing"
@@ -77,4 +78,26 @@ func MeterSource(tb testing.TB, src flows.Source, opts flows.Options) []*flows.F
 		out = append(out, f)
 	}
 	return out
+}
+
+// ReadFrames returns a copy of every frame of a capture.
+func ReadFrames(tb testing.TB, path string) [][]byte {
+	tb.Helper()
+	r, err := pcapreplay.Open(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer r.Close()
+	var out [][]byte
+	var p pcapreplay.Packet
+	for {
+		err := r.Next(&p)
+		if err == io.EOF {
+			return out
+		}
+		if err != nil {
+			tb.Fatal(err)
+		}
+		out = append(out, append([]byte(nil), p.Data...))
+	}
 }

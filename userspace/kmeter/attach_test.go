@@ -4,61 +4,16 @@ package kmeter
 
 import (
 	"context"
-	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/vishvananda/netns"
 
 	"github.com/nfmeter/nfmeter/internal/testutil"
 	"github.com/nfmeter/nfmeter/pcapreplay"
 	"github.com/nfmeter/nfmeter/userspace/flows"
 )
-
-// inNetNS runs fn on a thread that has entered a new network namespace
-// holding a veth pair va <-> vb (both up, IPv6 off), and returns the
-// namespace's name. Sockets and links fn creates belong to it; everything
-// is removed at cleanup.
-func inNetNS(t *testing.T, fn func()) string {
-	t.Helper()
-	testutil.RequirePrivilege(t, "ip")
-	name := fmt.Sprintf("nfm-km-%d-%d", os.Getpid(), time.Now().UnixNano()%100000)
-	run := func(args ...string) {
-		if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
-			t.Fatalf("%s: %v: %s", strings.Join(args, " "), err, out)
-		}
-	}
-	run("ip", "netns", "add", name)
-	t.Cleanup(func() { exec.Command("ip", "netns", "del", name).Run() })
-	run("ip", "netns", "exec", name, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1")
-	run("ip", "netns", "exec", name, "sysctl", "-qw", "net.ipv6.conf.default.disable_ipv6=1")
-	run("ip", "-n", name, "link", "add", "va", "mtu", "3500", "type", "veth", "peer", "name", "vb", "mtu", "3500")
-	run("ip", "-n", name, "link", "set", "va", "up")
-	run("ip", "-n", name, "link", "set", "vb", "up")
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		runtime.LockOSThread() // the thread is dropped, not reused, after this goroutine
-		h, err := netns.GetFromName(name)
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		defer h.Close()
-		if err := netns.Set(h); err != nil {
-			t.Error(err)
-			return
-		}
-		fn()
-	}()
-	<-done
-	return name
-}
 
 // The fallbacks this kernel allows are exercised too: generic XDP (for
 // drivers without native XDP) and clsact filters (for kernels without
@@ -81,7 +36,8 @@ func TestAttachFallbacks(t *testing.T) {
 		var got []*flows.Flow
 		var att Attachment
 		var cnt Counters
-		ns := inNetNS(t, func() {
+		ns := testutil.NetNS(t, 3500)
+		testutil.InNetNS(t, ns, func() {
 			m, err := New(Options{Flow: o})
 			if err != nil {
 				t.Error(err)
