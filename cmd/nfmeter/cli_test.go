@@ -92,12 +92,18 @@ func TestCLIBadInput(t *testing.T) {
 		{"bad filter", []string{"--pcap", good, "-o", out, "--bpf-filter", "my filter"}, exitFailure, []string{"bpf", "my filter"}},
 		{"missing anonymized column", []string{"--pcap", good, "-o", out, "--columns-to-anonymize", "nope"}, exitFailure, []string{"columns_to_anonymize", "nope"}},
 		{"unwritable output", []string{"--pcap", good, "-o", filepath.Join(dir, "no", "such", "dir.csv")}, exitFailure, []string{"dir.csv"}},
+		{"pcap and interface", []string{"--pcap", good, "--interface", "lo"}, exitUsage, []string{"--pcap", "--interface"}},
+		{"no such interface", []string{"--interface", "nfm-nosuch0", "-o", out}, exitFailure, []string{"--interface nfm-nosuch0", "no such network interface"}},
+		{"bad mode", []string{"--interface", "lo", "--mode", "ebpf"}, exitUsage, []string{"--mode", "ebpf", "afpacket"}},
+		{"ring not a power of two", []string{"--interface", "lo", "--ring-buffer-size", "100000"}, exitUsage, []string{"--ring-buffer-size", "power of two"}},
+		{"report on stdout output", []string{"--interface", "lo", "-o", "-", "--performance-report", "5"}, exitUsage, []string{"--performance-report", "stdout"}},
 	}
 	for _, r := range []struct{ flag, val string }{
 		{"--idle-timeout", "-1"}, {"--active-timeout", "-5"}, {"--accounting-mode", "4"}, {"--accounting-mode", "-1"},
 		{"--n-dissections", "256"}, {"--n-dissections", "-1"}, {"--splt-analysis", "70000"}, {"--splt-analysis", "-1"},
 		{"--n-meters", "-1"}, {"--max-nflows", "-1"}, {"--snapshot-length", "0"}, {"--flows-per-file", "-1"},
 		{"--rotate-files", "-2"}, {"--idle-timeout", "yes"}, {"--progress", "sometimes"}, {"--ndpi-shards", "0"}, {"--ndpi-shards", "65"},
+		{"--kernel-max-flows", "0"}, {"--performance-report", "-1"}, {"--socket-buffer-size", "-1"},
 	} {
 		tests = append(tests, struct {
 			name     string

@@ -7,9 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"net"
 	"runtime"
 	"sync"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/nfmeter/nfmeter/pcapreplay"
 	"github.com/nfmeter/nfmeter/userspace/afpacket"
@@ -20,6 +23,17 @@ import (
 // startLive attaches the capture path --mode asks for (auto: the kernel
 // path with XDP, then with TC, then AF_PACKET).
 func startLive(ctx context.Context, cfg *config, opts flows.Options, logf func(string, ...any)) (*liveRun, error) {
+	if _, err := net.InterfaceByName(cfg.iface); err != nil {
+		return nil, fmt.Errorf("--interface %s: no such network interface", cfg.iface)
+	}
+	run, err := startMode(ctx, cfg, opts, logf)
+	if err != nil && errors.Is(err, unix.EPERM) {
+		err = fmt.Errorf("%w (live capture needs root, or CAP_BPF, CAP_NET_ADMIN, CAP_PERFMON and CAP_NET_RAW)", err)
+	}
+	return run, err
+}
+
+func startMode(ctx context.Context, cfg *config, opts flows.Options, logf func(string, ...any)) (*liveRun, error) {
 	switch cfg.mode {
 	case "xdp":
 		return startKernel(ctx, cfg, opts, kmeter.HookXDP)
