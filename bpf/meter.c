@@ -55,9 +55,11 @@ struct {
 	__type(value, struct flow_state);
 } flows SEC(".maps");
 
-/* done_flows: flow_key -> gen of a flow that needs no more packet copies. */
+/* done_flows: flow_key -> gen of a flow that needs no more packet copies.
+ * Only flows still within their first packets need an entry, so it is
+ * smaller than flows and LRU: an evicted entry only costs a few copies. */
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 65536);
 	__type(key, struct flow_key);
 	__type(value, __u64);

@@ -89,7 +89,7 @@ func newFlagSet(cfg *config, stderr io.Writer) *flag.FlagSet {
 	fs.Int64Var(&cfg.socketBufferSize, "socket-buffer-size", 0, "live capture: AF_PACKET ring size per meter in `bytes` (0: 8 MiB)")
 	fs.Int64Var(&cfg.performanceReport, "performance-report", 0, "live capture: print a JSON line of counters to stdout every `S` seconds (0: off)")
 	fs.StringVar(&cfg.readyFile, "ready-file", "", "live capture: create this `file` once capture is attached (for scripts and tests)")
-	fs.Int64Var(&cfg.kernelMaxFlows, "kernel-max-flows", 262144, "kernel path: flows the kernel table holds at once (flows beyond are metered in userspace and counted)")
+	fs.Int64Var(&cfg.kernelMaxFlows, "kernel-max-flows", 131072, "kernel path: flows the kernel table holds at once, about 410 bytes of kernel memory each (flows beyond are metered in userspace and counted)")
 	fs.Int64Var(&cfg.ringBufferSize, "ring-buffer-size", 32<<20, "kernel path: ring buffer `bytes` for first packets and punted frames (a power of two)")
 	fs.Var(listFlag{&cfg.pcaps}, "pcap", "capture `file` (pcap or pcapng); repeat to read several files as one source")
 	fs.StringVar(&cfg.output, "output", "", "output `path` (\"-\" for stdout; default <first pcap>.csv, or .parquet with --format parquet)")

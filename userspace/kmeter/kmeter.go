@@ -18,7 +18,7 @@ import (
 
 // Defaults of [Options].
 const (
-	DefaultMaxFlows  = 262144
+	DefaultMaxFlows  = 131072
 	DefaultRingBytes = 32 << 20
 	// SnapMax is the most bytes of a frame the kernel copies to userspace.
 	SnapMax = len(bpfobj.MeterScratch{}.Ev.Data)
@@ -35,8 +35,9 @@ type Options struct {
 	// and a BPF filter are refused: the kernel path sees only each flow's
 	// first packets and cannot run a libpcap filter.
 	Flow flows.Options
-	// MaxFlows is the size of the kernel flow table; new flows that do not
-	// fit are metered in userspace (and counted as MapFull). 0 means
+	// MaxFlows is the size of the kernel flow table, preallocated at about
+	// 410 bytes of kernel memory an entry; new flows that do not fit are
+	// metered in userspace (and counted as MapFull). 0 means
 	// DefaultMaxFlows.
 	MaxFlows int
 	// RingBytes is the size of the ring buffer (a power of two, at least
@@ -137,7 +138,6 @@ func load(o *Options, c clock) (*bpfobj.MeterObjects, error) {
 		ring = DefaultRingBytes
 	}
 	spec.Maps[bpfobj.MeterMapFlows].MaxEntries = uint32(maxFlows)
-	spec.Maps[bpfobj.MeterMapDoneFlows].MaxEntries = uint32(maxFlows)
 	spec.Maps[bpfobj.MeterMapEvents].MaxEntries = uint32(ring)
 	var objs bpfobj.MeterObjects
 	if err := spec.LoadAndAssign(&objs, nil); err != nil {
