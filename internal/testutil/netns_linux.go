@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -39,7 +40,17 @@ func NetNS(tb testing.TB, mtu int) string {
 	MustCmd(tb, "ip", "-n", ns, "link", "add", "va", "mtu", m, "type", "veth", "peer", "name", "vb", "mtu", m)
 	MustCmd(tb, "ip", "-n", ns, "link", "set", "va", "up")
 	MustCmd(tb, "ip", "-n", ns, "link", "set", "vb", "up")
-	return ns
+	// The carrier comes up asynchronously; frames sent before are dropped.
+	for i := 0; ; i++ {
+		out, err := exec.Command("ip", "netns", "exec", ns, "cat", "/sys/class/net/va/operstate", "/sys/class/net/vb/operstate").Output()
+		if err == nil && strings.Count(string(out), "up") == 2 {
+			return ns
+		}
+		if i == 200 {
+			tb.Fatalf("veth pair in %s not up after 2 s: %s", ns, out)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // InNetNS runs fn on an OS thread switched into the network namespace ns.
