@@ -50,6 +50,11 @@ type config struct {
 	readyFile         string
 	kernelMaxFlows    int64
 	ringBufferSize    int64
+
+	// System visibility (process of each flow).
+	sysvisMode    int64
+	sysvisPollMs  int64
+	sysvisBackend string
 }
 
 type listFlag struct{ v *[]string }
@@ -91,6 +96,9 @@ func newFlagSet(cfg *config, stderr io.Writer) *flag.FlagSet {
 	fs.StringVar(&cfg.readyFile, "ready-file", "", "live capture: create this `file` once capture is attached (for scripts and tests)")
 	fs.Int64Var(&cfg.kernelMaxFlows, "kernel-max-flows", 131072, "kernel path: flows the kernel table holds at once, about 410 bytes of kernel memory each (flows beyond are metered in userspace and counted)")
 	fs.Int64Var(&cfg.ringBufferSize, "ring-buffer-size", 32<<20, "kernel path: ring buffer `bytes` for first packets and punted frames (a power of two)")
+	fs.Int64Var(&cfg.sysvisMode, "system-visibility-mode", 0, "1 adds system_process_pid and system_process_name, the local process of each flow (live capture; 0: off)")
+	fs.Int64Var(&cfg.sysvisPollMs, "system-visibility-poll-ms", 100, "poll backend: `milliseconds` between two reads of the socket table (0: without pause)")
+	fs.StringVar(&cfg.sysvisBackend, "system-visibility-backend", "auto", "how processes are found: auto (kprobe, else fentry, else tracepoint, else poll), kprobe, fentry, tracepoint (BPF tracepoints and cgroup hooks), poll (sock_diag and /proc, as NFStream)")
 	fs.Var(listFlag{&cfg.pcaps}, "pcap", "capture `file` (pcap or pcapng); repeat to read several files as one source")
 	fs.StringVar(&cfg.output, "output", "", "output `path` (\"-\" for stdout; default <first pcap>.csv, or .parquet with --format parquet)")
 	fs.StringVar(&cfg.output, "o", "", "shorthand for --output")
@@ -132,6 +140,7 @@ var flagNames = map[string]string{
 	"active_timeout": "--active-timeout", "accounting_mode": "--accounting-mode",
 	"n_dissections": "--n-dissections", "splt_analysis": "--splt-analysis", "n_meters": "--n-meters",
 	"max_nflows": "--max-nflows", "bpf_filter": "--bpf-filter",
+	"system_visibility_mode": "--system-visibility-mode", "system_visibility_poll_ms": "--system-visibility-poll-ms",
 }
 
 func parseArgs(args []string, stderr io.Writer) (*config, error) {
@@ -189,6 +198,8 @@ func parseArgs(args []string, stderr io.Writer) (*config, error) {
 		{"--performance-report", cfg.performanceReport, 0, 1<<31 - 1, "integers >= 0 (seconds)"},
 		{"--kernel-max-flows", cfg.kernelMaxFlows, 1, 1<<31 - 1, "1 to 2147483647"},
 		{"--ring-buffer-size", cfg.ringBufferSize, 4096, 1 << 30, "a power of two from 4096 to 1073741824"},
+		{"--system-visibility-mode", cfg.sysvisMode, 0, 1, "0 (off), 1 (process information)"},
+		{"--system-visibility-poll-ms", cfg.sysvisPollMs, 0, 1<<31 - 1, "integers >= 0 (milliseconds)"},
 	} {
 		if r.v < r.lo || r.v > r.hi {
 			return nil, usagef("invalid %s %d: accepted values are %s", r.flag, r.v, r.accepted)
@@ -196,6 +207,11 @@ func parseArgs(args []string, stderr io.Writer) (*config, error) {
 	}
 	if cfg.nDissections > 0 && !ndpi.Available() {
 		return nil, usagef("invalid --n-dissections %d: this nfmeter was built without nDPI (cgo and libndpi); use --n-dissections 0", cfg.nDissections)
+	}
+	switch cfg.sysvisBackend {
+	case "auto", "kprobe", "fentry", "tracepoint", "poll":
+	default:
+		return nil, usagef("invalid --system-visibility-backend %q: accepted values are auto, kprobe, fentry, tracepoint, poll", cfg.sysvisBackend)
 	}
 	switch cfg.progress {
 	case "auto", "always", "never":
@@ -268,6 +284,8 @@ func (c *config) options() flows.Options {
 	o.SPLTAnalysis = int(c.splt)
 	o.NMeters = int(c.nMeters)
 	o.MaxNFlows = uint64(c.maxNFlows)
+	o.SystemVisibilityMode = int(c.sysvisMode)
+	o.SystemVisibilityPollMs = int(c.sysvisPollMs)
 	if o.NDissections > 0 {
 		o.NewDissector = ndpi.NewDissector(ndpi.Options{NDissections: o.NDissections, RawLabels: c.ndpiRawLabels})
 		o.DissectorShards = int(c.ndpiShards)

@@ -44,6 +44,15 @@ func meterLive(ctx context.Context, cfg *config, stdout, stderr io.Writer) error
 			fmt.Fprintf(stderr, "nfmeter: "+format+"\n", a...)
 		}
 	}
+	var annotate func(*flows.Flow) bool // system visibility
+	if opts.SystemVisibilityMode == 1 {
+		tb, b, err := startSysvis(ctx, cfg, opts, logf)
+		if err != nil {
+			return err
+		}
+		defer b.Close()
+		annotate = tb.Annotate
+	}
 	run, err := startLive(ctx, cfg, opts, logf)
 	if err != nil {
 		return err
@@ -76,6 +85,9 @@ func meterLive(ctx context.Context, cfg *config, stdout, stderr io.Writer) error
 		if err != nil {
 			runErr = err
 			break
+		}
+		if annotate != nil {
+			annotate(f)
 		}
 		if werr := sink.Write(f); werr != nil {
 			runErr = werr

@@ -119,6 +119,13 @@ func meter(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 	if err := opts.Validate(); err != nil {
 		return flagError(err)
 	}
+	if opts.SystemVisibilityMode == 1 && len(cfg.pcaps) == 1 {
+		// NFStream's rule: a single file loses the columns, several files
+		// keep them with their defaults (no process is ever attributed
+		// offline).
+		fmt.Fprintln(stderr, "nfmeter: warning: --system-visibility-mode switched to 0 for a capture file (process information needs live capture)")
+		opts.SystemVisibilityMode = 0
+	}
 	r, err := pcapreplay.Open(cfg.pcaps...)
 	if err != nil {
 		return fmt.Errorf("--pcap: %w", err)
