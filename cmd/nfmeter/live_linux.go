@@ -6,10 +6,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"iter"
 	"net"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -109,11 +111,25 @@ func startKernel(ctx context.Context, cfg *config, opts flows.Options, h kmeter.
 }
 
 // idleSocket turns the socket's poll timeout into flows.ErrIdle, so that
-// flows expire while the interface is quiet.
-type idleSocket struct{ s *afpacket.Socket }
+// flows expire while the interface is quiet. Once stopping (the time it
+// began is in stop), it reads what the ring still holds and then ends the
+// source, within drainLimit.
+type idleSocket struct {
+	s    *afpacket.Socket
+	stop *atomic.Int64 // unix ns; 0 while running
+}
+
+// drainLimit bounds how long a stopping socket keeps reading frames that
+// are still coming.
+const drainLimit = time.Second
 
 func (i idleSocket) Next(p *pcapreplay.Packet) error {
 	err := i.s.Next(p)
+	if since := i.stop.Load(); since != 0 {
+		if errors.Is(err, afpacket.ErrTimeout) || time.Now().UnixNano()-since > int64(drainLimit) {
+			return io.EOF
+		}
+	}
 	if errors.Is(err, afpacket.ErrTimeout) {
 		now := time.Now()
 		*p = pcapreplay.Packet{Sec: now.Unix(), Usec: int64(now.Nanosecond() / 1000), LinkType: flows.DLTEthernet}
@@ -142,8 +158,9 @@ func startAFPacket(ctx context.Context, cfg *config, opts flows.Options) (*liveR
 	o.NMeters = 1
 	o.MaxNFlows = 0
 	var sts []*flows.Streamer
+	stop := new(atomic.Int64)
 	for _, s := range g.Sockets() {
-		st, err := flows.NewStreamer(idleSocket{s}, o)
+		st, err := flows.NewStreamer(idleSocket{s, stop}, o)
 		if err != nil {
 			g.Close()
 			return nil, flagError(err)
@@ -154,7 +171,7 @@ func startAFPacket(ctx context.Context, cfg *config, opts flows.Options) (*liveR
 	var closeErr error
 	return &liveRun{
 		desc:  fmt.Sprintf("AF_PACKET (TPACKET_V3, fanout of %d) on %s", n, cfg.iface),
-		flows: mergeStreamers(ctx, sts, opts.MaxNFlows),
+		flows: mergeStreamers(ctx, stop, sts, opts.MaxNFlows),
 		stats: func() liveStats {
 			var st liveStats
 			for _, s := range sts {
@@ -178,12 +195,20 @@ func startAFPacket(ctx context.Context, cfg *config, opts flows.Options) (*liveR
 }
 
 // mergeStreamers runs each streamer on its own goroutine and yields their
-// flows with one id sequence. Cancelling ctx ends them after their open
-// flows; that is not an error.
-func mergeStreamers(ctx context.Context, sts []*flows.Streamer, maxN uint64) iter.Seq2[*flows.Flow, error] {
+// flows with one id sequence. Cancelling ctx sets stop: the sources read
+// what was already captured and end, and the streamers emit every open
+// flow; that is not an error.
+func mergeStreamers(ctx context.Context, stop *atomic.Int64, sts []*flows.Streamer, maxN uint64) iter.Seq2[*flows.Flow, error] {
 	return func(yield func(*flows.Flow, error) bool) {
-		inner, cancel := context.WithCancel(ctx)
+		inner, cancel := context.WithCancel(context.Background())
 		defer cancel()
+		go func() {
+			select {
+			case <-ctx.Done():
+				stop.Store(time.Now().UnixNano())
+			case <-inner.Done():
+			}
+		}()
 		type item struct {
 			f   *flows.Flow
 			err error

@@ -134,6 +134,42 @@ func runChildInNetNS(t *testing.T, ns, child, env string, keep func(string) bool
 	}
 }
 
+// Stopping right after the last frame was sent loses nothing: the
+// AF_PACKET path reads what its ring still holds before ending.
+func TestLiveStopDrains(t *testing.T) {
+	testutil.RequirePrivilege(t, "ip")
+	dir := t.TempDir()
+	pc := filepath.Join("..", "..", "testdata", "demo.pcap")
+	ref := filepath.Join(dir, "offline.csv")
+	if code, _, stderr := runCLI(append([]string{"--pcap", pc, "-o", ref, "--n-meters", "1"}, liveFlowArgs...)...); code != 0 {
+		t.Fatal(stderr)
+	}
+	runChildInNetNS(t, mustNetNSMTU(t, vethMTU), "TestLiveStopChild", "NFMETER_STOP_DIR="+dir, func(line string) bool {
+		return strings.Contains(line, "stop_")
+	})
+}
+
+func TestLiveStopChild(t *testing.T) {
+	dir := os.Getenv("NFMETER_STOP_DIR")
+	if dir == "" {
+		t.Skip("run by TestLiveStopDrains inside its network namespace")
+	}
+	pc := filepath.Join("..", "..", "testdata", "demo.pcap")
+	want, _ := os.ReadFile(filepath.Join(dir, "offline.csv"))
+	for i := range 5 {
+		out := filepath.Join(dir, fmt.Sprintf("live%d.csv", i))
+		if err := meterReplay(t, "afpacket", pc, out, 0); err != nil {
+			t.Fatal(err)
+		}
+		got, _ := os.ReadFile(out)
+		d, err := testutil.CompareFlowCSV(want, got, testutil.TimeColumn, 1e-9)
+		if err != nil || !d.Exact() {
+			t.Fatalf("run %d, stopped at once: %v %v", i, err, d)
+		}
+	}
+	t.Log("stop_afpacket: 5/5 runs stopped right after the replay are exact")
+}
+
 // TestLiveParityChild is TestLiveParity's metering half; it runs only in
 // the namespace the parent made.
 func TestLiveParityChild(t *testing.T) {
@@ -152,7 +188,7 @@ func TestLiveParityChild(t *testing.T) {
 		for _, name := range names {
 			pc := filepath.Join(dir, name+".pcap")
 			out := filepath.Join(dir, name+"."+mode+".csv")
-			if err := meterReplay(t, mode, pc, out); err != nil {
+			if err := meterReplay(t, mode, pc, out, 100*time.Millisecond); err != nil {
 				t.Fatalf("%s %s: %v", mode, name, err)
 			}
 			want, _ := os.ReadFile(pc + ".offline.csv")
@@ -174,9 +210,10 @@ func TestLiveParityChild(t *testing.T) {
 	}
 }
 
-// meterReplay meters vb with mode while pc is replayed into va, then stops
-// the meter (as SIGINT would) and leaves its flows in out.
-func meterReplay(t *testing.T, mode, pc, out string) error {
+// meterReplay meters vb with mode while pc is replayed into va, waits
+// settle, then stops the meter (as SIGINT would) and leaves its flows in
+// out.
+func meterReplay(t *testing.T, mode, pc, out string, settle time.Duration) error {
 	ready := out + ".ready"
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -205,7 +242,7 @@ func meterReplay(t *testing.T, mode, pc, out string) error {
 	if code := run(context.Background(), []string{"replay", "--pcap", pc, "--interface", "va", "--topspeed"}, io.Discard, &rerr); code != 0 {
 		return fmt.Errorf("replay exited with %d: %s", code, rerr.String())
 	}
-	time.Sleep(100 * time.Millisecond) // frames in flight reach the meter
+	time.Sleep(settle) // frames in flight reach the meter
 	cancel()
 	if code := <-done; code != exitInterrupted {
 		return fmt.Errorf("meter exited with %d: %s", code, stderr.String())
@@ -246,7 +283,9 @@ func nfmLinks(t *testing.T, ifindex uint32) int {
 	n := 0
 	it := new(link.Iterator)
 	for it.Next() {
-		info, err := it.Take().Info()
+		l := it.Take()
+		info, err := l.Info()
+		l.Close() // a link fd held here would keep the link alive
 		if err != nil {
 			continue
 		}

@@ -31,13 +31,18 @@ func MustCmd(tb testing.TB, name string, args ...string) {
 func NetNS(tb testing.TB, mtu int) string {
 	tb.Helper()
 	RequirePrivilege(tb, "ip")
-	ns := fmt.Sprintf("nfm-t-%d-%d", os.Getpid(), nsSeq.Add(1))
+	seq := nsSeq.Add(1)
+	ns := fmt.Sprintf("nfm-t-%d-%d", os.Getpid(), seq)
+	// Interface indexes unique to this process and call, so that a test
+	// that looks at BPF links by ifindex never sees another test's veth.
+	idx := 100000 + (os.Getpid()%100000)*64 + int(seq%32)*2
 	MustCmd(tb, "ip", "netns", "add", ns)
 	tb.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
 	MustCmd(tb, "ip", "netns", "exec", ns, "sysctl", "-q", "-w", "net.ipv6.conf.all.disable_ipv6=1")
 	MustCmd(tb, "ip", "netns", "exec", ns, "sysctl", "-q", "-w", "net.ipv6.conf.default.disable_ipv6=1")
 	m := fmt.Sprint(mtu)
-	MustCmd(tb, "ip", "-n", ns, "link", "add", "va", "mtu", m, "type", "veth", "peer", "name", "vb", "mtu", m)
+	MustCmd(tb, "ip", "-n", ns, "link", "add", "va", "index", fmt.Sprint(idx), "mtu", m, "type", "veth",
+		"peer", "name", "vb", "index", fmt.Sprint(idx+1), "mtu", m)
 	MustCmd(tb, "ip", "-n", ns, "link", "set", "va", "up")
 	MustCmd(tb, "ip", "-n", ns, "link", "set", "vb", "up")
 	// The carrier comes up asynchronously; frames sent before are dropped.
