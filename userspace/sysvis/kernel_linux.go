@@ -20,6 +20,9 @@ import (
 	"github.com/nfmeter/nfmeter/userspace/flows"
 )
 
+// readTick is how often the ring buffer is drained.
+const readTick = 5 * time.Millisecond
+
 // seedRecheck is how often the BPF backends check whether the sockets that
 // existed before they started (found by one poll) still exist.
 const seedRecheck = 5 * time.Second
@@ -80,6 +83,7 @@ type kernelBackend struct {
 	links   []link.Link
 	unmount func()
 	maps    sysvisMaps
+	tp      *tracepointObjects // the tracepoint backend's programs
 	rd      *ringbuf.Reader
 	seed    *poller
 	offset  int64 // CLOCK_REALTIME - CLOCK_MONOTONIC, ns
@@ -136,7 +140,7 @@ func (b *kernelBackend) attach() error {
 		if err := loadSpec(&b.o, &objs); err != nil {
 			return err
 		}
-		b.maps = objs.sysvisMaps
+		b.maps, b.tp = objs.sysvisMaps, &objs
 		b.objs = append(b.objs, objs.Events, objs.Counters, objs.Create, objs.Connect4, objs.Connect6,
 			objs.Sendmsg4, objs.Sendmsg6, objs.Recvmsg4, objs.Recvmsg6, objs.Bind4, objs.Bind6, objs.Release,
 			objs.State, objs.Send, objs.Recv)
@@ -302,7 +306,9 @@ func (b *kernelBackend) read(ctx context.Context, sink Sink) {
 				markAt, target = now, consumed+uint64(avail)
 			}
 		}
-		b.rd.SetDeadline(time.Now().Add(10 * time.Millisecond))
+		// The programs do not wake the reader (see event_send in
+		// bpf/sysvis.c) until the ring is half full: read every tick.
+		b.rd.SetDeadline(time.Now().Add(readTick))
 		err := b.rd.ReadInto(&rec)
 		switch {
 		case errors.Is(err, os.ErrDeadlineExceeded):
@@ -423,7 +429,7 @@ func (b *kernelBackend) Close() error {
 	b.once.Do(func() {
 		if b.cancel != nil {
 			b.cancel()
-			b.wg.Wait() // read returns within its 10 ms deadline
+			b.wg.Wait() // read returns within a tick
 			b.rd.Close()
 		}
 		if b.seed != nil {

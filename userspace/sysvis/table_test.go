@@ -34,7 +34,7 @@ func open(sock uint64, at time.Time, proto uint8, local, remote string, pid int,
 func closeEv(sock uint64, at time.Time) Event { return Event{Kind: Close, Time: at, Socket: sock} }
 
 // meterOne meters the frames (1 ms apart from start) into flows.
-func meterOne(t *testing.T, start time.Time, frames ...[]byte) *flows.Flow {
+func meterOne(t testing.TB, start time.Time, frames ...[]byte) *flows.Flow {
 	t.Helper()
 	var src flowstest.Source
 	for i, f := range frames {
@@ -264,5 +264,35 @@ func TestTableOtherProtocols(t *testing.T) {
 	}
 	if _, ok := tb.Lookup(ap("10.0.0.1:0"), ap("10.0.0.2:0"), 1, t0, t0); ok {
 		t.Error("ICMP flow attributed")
+	}
+}
+
+// BenchmarkTableAdd is the userspace cost of one socket event: an Open
+// for a new socket, then its Close.
+func BenchmarkTableAdd(b *testing.B) {
+	tb := NewTable(TableOptions{})
+	remote := ap("10.0.0.2:443")
+	now := time.Now()
+	i := 0
+	for b.Loop() {
+		local := netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 0, byte(i >> 16), byte(i >> 8)}), uint16(i))
+		tb.Add(Event{Kind: Open, Time: now, Socket: uint64(i), Protocol: 6, Local: local, Remote: remote, Process: flows.Process{PID: 1, Name: "p"}})
+		tb.Add(Event{Kind: Close, Time: now, Socket: uint64(i)})
+		i++
+	}
+}
+
+// BenchmarkTableAnnotate is the cost of attributing one emitted flow.
+func BenchmarkTableAnnotate(b *testing.B) {
+	tb := NewTable(TableOptions{MaxWait: -1})
+	for i := range 100000 {
+		local := netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 0, byte(i >> 8), byte(i)}), 40000)
+		tb.Add(open(uint64(i), t0, 6, local.String(), "10.9.0.1:443", i, "p"))
+	}
+	f := meterOne(b, t0, flowstest.TCP(ap("10.0.1.2:40000"), ap("10.9.0.1:443"), 0x02, 0))
+	for b.Loop() {
+		if !tb.Annotate(f) {
+			b.Fatal("not attributed")
+		}
 	}
 }
