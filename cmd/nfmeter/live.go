@@ -44,14 +44,14 @@ func meterLive(ctx context.Context, cfg *config, stdout, stderr io.Writer) error
 			fmt.Fprintf(stderr, "nfmeter: "+format+"\n", a...)
 		}
 	}
-	var annotate func(*flows.Flow) bool // system visibility
+	var annotate func(*flows.Flow) // system visibility
 	if opts.SystemVisibilityMode == 1 {
-		tb, b, err := startSysvis(ctx, cfg, opts, logf)
+		a, stop, err := startSysvis(ctx, cfg, opts, logf)
 		if err != nil {
 			return err
 		}
-		defer b.Close()
-		annotate = tb.Annotate
+		defer stop()
+		annotate = a
 	}
 	run, err := startLive(ctx, cfg, opts, logf)
 	if err != nil {

@@ -12,10 +12,11 @@ import (
 )
 
 // startSysvis starts the system-visibility backend of
-// --system-visibility-backend for a live capture and returns the table
-// that attributes its flows. It runs until Close, not until ctx ends: the
-// flows flushed after an interrupt are attributed too.
-func startSysvis(ctx context.Context, cfg *config, opts flows.Options, logf func(string, ...any)) (*sysvis.Table, sysvis.Backend, error) {
+// --system-visibility-backend for a live capture. annotate attributes a
+// flow to its process; stop ends the backend and logs its counters. The
+// backend runs until stop, not until ctx ends: the flows flushed after an
+// interrupt are attributed too.
+func startSysvis(ctx context.Context, cfg *config, opts flows.Options, logf func(string, ...any)) (annotate func(*flows.Flow), stop func(), err error) {
 	tb := sysvis.NewTable(sysvis.TableOptions{
 		// NFStream keeps a connection idle_timeout + 5 s after it was last seen.
 		Keep: time.Duration(opts.IdleTimeout)*time.Second + 5*time.Second,
@@ -37,7 +38,19 @@ func startSysvis(ctx context.Context, cfg *config, opts flows.Options, logf func
 		sysvis.BackendPoll:       fmt.Sprintf("socket table polled every %d ms", opts.SystemVisibilityPollMs),
 	}[b.Name()]
 	logf("system visibility: %s backend (%s)", b.Name(), how)
-	return tb, b, nil
+	var flowsN, attributed uint64 // used by the metering loop only
+	annotate = func(f *flows.Flow) {
+		flowsN++
+		if tb.Annotate(f) {
+			attributed++
+		}
+	}
+	stop = func() {
+		st := b.Stats()
+		b.Close()
+		logf("system visibility: %d of %d flows attributed to a process; %d socket events, %d lost", attributed, flowsN, st.Events, st.Lost)
+	}
+	return annotate, stop, nil
 }
 
 // logfHandler prints log records through the command's logf, as

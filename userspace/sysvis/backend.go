@@ -70,6 +70,8 @@ type Backend interface {
 	// Close detaches and stops reporting; it waits for the reporting
 	// goroutines to return.
 	Close() error
+	// Stats returns the backend's counters so far.
+	Stats() Stats
 }
 
 // Stats are a backend's counters.

@@ -180,10 +180,7 @@ func checkLoopback(t *testing.T, kind string) {
 			t.Errorf("%s: %s %s -> %s not attributed to %+v", kind, network, local, remote, me)
 		}
 	}
-	if kb, ok := b.(*kernelBackend); ok {
-		st, err := kb.Stats()
-		t.Logf("%s backend: %+v %v", kind, st, err)
-	}
+	t.Logf("%s backend: %+v", kind, b.Stats())
 }
 
 func selfComm(tb testing.TB) string {

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -26,7 +27,8 @@ type poller struct {
 	seen    map[uint64]bool
 	want    map[uint32]struct{}
 	pending []diagSocket
-	noUDP   bool // the kernel has no udp_diag
+	noUDP   bool          // the kernel has no udp_diag
+	events  atomic.Uint64 // Open events reported
 }
 
 func newPoller(log *slog.Logger) (*poller, error) {
@@ -89,6 +91,7 @@ func (p *poller) poll(sink Sink, addNew bool) error {
 				continue
 			}
 			p.known[s.cookie] = 0
+			p.events.Add(1)
 			sink.Add(Event{Kind: Open, Time: start, Socket: s.cookie, Protocol: s.protocol,
 				Local: s.local, Remote: s.remote, Process: proc, Hook: "poll"})
 		}
@@ -159,6 +162,13 @@ func (b *pollBackend) loop(ctx context.Context, sink Sink, interval time.Duratio
 			b.o.logger().Warn("sysvis: poll sockets", "err", err)
 		}
 	}
+}
+
+func (b *pollBackend) Stats() Stats {
+	if b.p == nil {
+		return Stats{}
+	}
+	return Stats{Events: b.p.events.Load()}
 }
 
 func (b *pollBackend) Close() error {
