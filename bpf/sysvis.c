@@ -21,7 +21,9 @@
  *               accepted socket becomes ESTABLISHED in softirq, where the
  *               current task is unrelated: the stored owner is used);
  *             - connected UDP: tp_btf/sock_send_length and sock_recv_length,
- *               at the first send or receive after connect;
+ *               at the first send or receive after connect; the same
+ *               tracepoints report a socket again when another process uses
+ *               it (a worker accepting on its parent's listener);
  *             - unconnected UDP: cgroup/sendmsg4/6 and recvmsg4/6, each time
  *               the peer changes;
  *             - bound and listening sockets: cgroup/post_bind4/6;
@@ -464,26 +466,37 @@ int BPF_PROG(nfm_sv_state, struct sock *sk, int oldstate, int newstate)
 	return 0;
 }
 
-static __always_inline void on_udp_io(struct sock *sk)
+/* on_sock_io runs at each send and receive, in the process doing it. It
+ * reports a connected UDP socket at its first use, and a reported socket
+ * again when another process uses it: a worker that accepted from a
+ * listener its parent opened, a socket passed over a unix socket. */
+static __always_inline void on_sock_io(struct sock *sk)
 {
 	struct owner *o = bpf_sk_storage_get(&owners, sk, 0, 0);
-	if (!o || !(o->flags & OWNER_UDP_PENDING) || BPF_CORE_READ(sk, sk_protocol) != IPPROTO_UDP)
+	if (!o)
 		return;
-	if (report_owned(sk, o, HOOK_SEND))
-		o->flags = (o->flags & ~OWNER_UDP_PENDING) | OWNER_REPORTED | OWNER_SEEN;
+	if (o->flags & OWNER_UDP_PENDING) {
+		if (BPF_CORE_READ(sk, sk_protocol) == IPPROTO_UDP && report_owned(sk, o, HOOK_SEND))
+			o->flags = (o->flags & ~OWNER_UDP_PENDING) | OWNER_REPORTED | OWNER_SEEN;
+		return;
+	}
+	if (!(o->flags & OWNER_REPORTED) || (bpf_get_current_pid_tgid() >> 32) == o->tgid)
+		return;
+	owner_set(o);
+	report_owned(sk, o, HOOK_SEND);
 }
 
 SEC("tp_btf/sock_send_length")
 int BPF_PROG(nfm_sv_send, struct sock *sk, int ret, int flags)
 {
-	on_udp_io(sk);
+	on_sock_io(sk);
 	return 0;
 }
 
 SEC("tp_btf/sock_recv_length")
 int BPF_PROG(nfm_sv_recv, struct sock *sk, int ret, int flags)
 {
-	on_udp_io(sk);
+	on_sock_io(sk);
 	return 0;
 }
 

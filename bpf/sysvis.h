@@ -15,7 +15,7 @@ enum event_kind {
 /* The program that reported a socket_event. */
 enum socket_hook {
 	HOOK_STATE = 1, /* tp_btf sock:inet_sock_set_state (TCP, both ends known) */
-	HOOK_SEND = 2, /* tp_btf sock:sock_{send,recv}_length (connected UDP) */
+	HOOK_SEND = 2, /* tp_btf sock:sock_{send,recv}_length (connected UDP, new user) */
 	HOOK_SENDMSG = 3, /* cgroup/sendmsg4|6 (unconnected UDP send) */
 	HOOK_RECVMSG = 4, /* cgroup/recvmsg4|6 (unconnected UDP receive) */
 	HOOK_BIND = 5, /* cgroup/post_bind4|6 (bound or listening socket) */

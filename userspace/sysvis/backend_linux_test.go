@@ -287,8 +287,9 @@ func waitLookup(tb *Table, a, b netip.AddrPort, proto uint8, first, last time.Ti
 // network namespace: clients of this namespace (TCP and UDP, IPv4 and IPv6,
 // connected and unconnected UDP, and one that exits right after its
 // exchange) to their pid and command name, and servers of this namespace
-// (this process) for clients of the other one. Sockets of the other
-// namespace, with the same endpoints, are not taken.
+// (this process, and a worker accepting on a listener this process opened)
+// for clients of the other one. Sockets of the other namespace, with the
+// same endpoints, are not taken.
 func TestBackendsAttributeAcrossVeth(t *testing.T) {
 	tn := mustTestNet(t, 202)
 	const port = 7202
@@ -357,6 +358,15 @@ func TestBackendsAttributeAcrossVeth(t *testing.T) {
 				}
 			}()
 
+			// A pre-forked server: this process listens, a worker accepts.
+			wl, err := net.ListenTCP("tcp", &net.TCPAddr{Port: port + 2})
+			if err != nil {
+				t.Fatal(err)
+			}
+			worker := flows.Process{Name: "nfm-sv-worker"}
+			worker.PID = sysvistest.StartWorker(t, wl, worker.Name)
+			wl.Close()
+
 			srv4 := netip.AddrPortFrom(tn.peer, port)
 			srv6 := netip.AddrPortFrom(tn.peer6, port)
 			clients := []*sysvistest.Client{
@@ -371,6 +381,7 @@ func TestBackendsAttributeAcrossVeth(t *testing.T) {
 				{Name: "nfm-sv-in-tcp4", Network: sysvistest.TCP4, Server: netip.AddrPortFrom(tn.root, port+1), Linger: linger, NetNS: tn.ns},
 				{Name: "nfm-sv-in-tcp6", Network: sysvistest.TCP6, Server: netip.AddrPortFrom(tn.root6, port+1), Linger: linger, NetNS: tn.ns},
 				{Name: "nfm-sv-in-udp4", Network: sysvistest.UDP4, Server: netip.AddrPortFrom(tn.root, port+1), Linger: linger, NetNS: tn.ns},
+				{Name: "nfm-sv-in-work", Network: sysvistest.TCP6, Server: netip.AddrPortFrom(tn.root6, port+2), Linger: linger, NetNS: tn.ns},
 			}
 			for _, c := range clients {
 				sysvistest.RunClient(t, c)
@@ -378,7 +389,10 @@ func TestBackendsAttributeAcrossVeth(t *testing.T) {
 			ok := 0
 			for _, c := range clients {
 				want := flows.Process{PID: c.PID, Name: c.Name}
-				if c.NetNS != "" {
+				switch {
+				case c.Server.Port() == port+2:
+					want = worker
+				case c.NetNS != "":
 					want = me
 				}
 				proto := uint8(17)

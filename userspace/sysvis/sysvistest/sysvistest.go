@@ -55,6 +55,8 @@ func RunRole() {
 		os.Exit(runClient())
 	case "server":
 		os.Exit(runServer())
+	case "fdserver":
+		os.Exit(runFDServer())
 	}
 }
 
@@ -295,5 +297,74 @@ func runServer() int {
 	}()
 	fmt.Println("ready")
 	io.Copy(io.Discard, os.Stdin) // until the parent closes stdin
+	return 0
+}
+
+// StartWorker starts a process named name (at most 15 bytes) that accepts
+// connections on l, which the caller opened, and echoes: a pre-forked
+// server's worker. It is stopped at cleanup; its pid is returned.
+func StartWorker(tb testing.TB, l *net.TCPListener, name string, args ...string) int {
+	tb.Helper()
+	f, err := l.File()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer f.Close()
+	exe, err := os.Executable()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	bin := filepath.Join(tb.TempDir(), name)
+	if err := os.Symlink(exe, bin); err != nil {
+		tb.Fatal(err)
+	}
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), envRole+"=fdserver", noRaceExitSleep)
+	cmd.ExtraFiles = []*os.File{f} // fd 3
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() {
+		stdin.Close()
+		cmd.Process.Kill()
+		cmd.Wait()
+	})
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil || line != "ready\n" {
+		tb.Fatalf("worker: %q %v", line, err)
+	}
+	go io.Copy(io.Discard, stdout)
+	return cmd.Process.Pid
+}
+
+func runFDServer() int {
+	l, err := net.FileListener(os.NewFile(3, "listener"))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				c.SetDeadline(time.Now().Add(30 * time.Second))
+				io.Copy(c, c)
+			}()
+		}
+	}()
+	fmt.Println("ready")
+	io.Copy(io.Discard, os.Stdin)
 	return 0
 }
