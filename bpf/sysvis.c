@@ -107,6 +107,7 @@ struct {
 #define OWNER_REPORTED 1 /* the pair of a TCP or connected UDP socket was reported */
 #define OWNER_UDP_PENDING 2 /* connected UDP: report at the next send or receive */
 #define OWNER_SEEN 4 /* something was reported: report the close too */
+#define OWNER_MOVED 8 /* reported again for another process (only once: two processes taking turns would flood) */
 
 /* owner is what the tracepoint backend keeps per socket. */
 struct owner {
@@ -480,9 +481,10 @@ static __always_inline void on_sock_io(struct sock *sk)
 			o->flags = (o->flags & ~OWNER_UDP_PENDING) | OWNER_REPORTED | OWNER_SEEN;
 		return;
 	}
-	if (!(o->flags & OWNER_REPORTED) || (bpf_get_current_pid_tgid() >> 32) == o->tgid)
+	if ((o->flags & (OWNER_REPORTED | OWNER_MOVED)) != OWNER_REPORTED || (bpf_get_current_pid_tgid() >> 32) == o->tgid)
 		return;
 	owner_set(o);
+	o->flags |= OWNER_MOVED;
 	report_owned(sk, o, HOOK_SEND);
 }
 
