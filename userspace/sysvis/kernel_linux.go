@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"runtime"
 	"sync"
 	"time"
 	"unsafe"
@@ -178,6 +179,9 @@ func (b *kernelBackend) attach() error {
 			b.links = append(b.links, l)
 		}
 	case BackendKprobe:
+		if runtime.GOARCH != "amd64" {
+			return fmt.Errorf("the kprobe programs read x86-64 registers, this is %s: %w", runtime.GOARCH, ErrUnsupported)
+		}
 		var objs kprobeObjects
 		if err := loadSpec(&b.o, &objs); err != nil {
 			return err
