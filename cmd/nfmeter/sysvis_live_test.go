@@ -69,43 +69,47 @@ func mustSysvisNet(tb testing.TB) *sysvisNet {
 	return n
 }
 
-// serveEcho runs TCP and UDP echo servers of this process on port (both
-// families) until cleanup.
-func serveEcho(tb testing.TB, port int) {
+// serveEcho runs TCP and UDP echo servers of this process on port of each
+// address (the test veth's own, never the host's other interfaces) until
+// cleanup.
+func serveEcho(tb testing.TB, port int, addrs ...netip.Addr) {
 	tb.Helper()
-	l, err := net.Listen("tcp", fmt.Sprintf(":%d", port))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { l.Close() })
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				c.SetDeadline(time.Now().Add(5 * time.Second))
-				io.Copy(c, c)
-			}()
+	for _, a := range addrs {
+		ap := netip.AddrPortFrom(a, uint16(port)).String()
+		l, err := net.Listen("tcp", ap)
+		if err != nil {
+			tb.Fatal(err)
 		}
-	}()
-	u, err := net.ListenPacket("udp", fmt.Sprintf(":%d", port))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { u.Close() })
-	go func() {
-		buf := make([]byte, 2048)
-		for {
-			n, from, err := u.ReadFrom(buf)
-			if err != nil {
-				return
+		tb.Cleanup(func() { l.Close() })
+		go func() {
+			for {
+				c, err := l.Accept()
+				if err != nil {
+					return
+				}
+				go func() {
+					defer c.Close()
+					c.SetDeadline(time.Now().Add(5 * time.Second))
+					io.Copy(c, c)
+				}()
 			}
-			u.WriteTo(buf[:n], from)
+		}()
+		u, err := net.ListenPacket("udp", ap)
+		if err != nil {
+			tb.Fatal(err)
 		}
-	}()
+		tb.Cleanup(func() { u.Close() })
+		go func() {
+			buf := make([]byte, 2048)
+			for {
+				n, from, err := u.ReadFrom(buf)
+				if err != nil {
+					return
+				}
+				u.WriteTo(buf[:n], from)
+			}
+		}()
+	}
 }
 
 // Issue 5, acceptance 1: known client processes of the root namespace
@@ -175,7 +179,7 @@ func checkLiveSysvis(t *testing.T, n *sysvisNet, backend, mode string, port uint
 		time.Sleep(5 * time.Millisecond)
 	}
 	// Servers of this process, opened after nfmeter started.
-	serveEcho(t, int(port)+1)
+	serveEcho(t, int(port)+1, n.root, n.root6)
 	srv4, srv6 := netip.AddrPortFrom(n.peer, port), netip.AddrPortFrom(n.peer6, port)
 	in4, in6 := netip.AddrPortFrom(n.root, port+1), netip.AddrPortFrom(n.root6, port+1)
 	clients := []*sysvistest.Client{
