@@ -230,3 +230,19 @@ func TestCLIOutputs(t *testing.T) {
 		}
 	})
 }
+
+// --help prints the usage once, with every way to run nfmeter.
+func TestCLIHelp(t *testing.T) {
+	code, stdout, stderr := runCLI("--help")
+	if code != exitOK || stdout != "" {
+		t.Fatalf("exit %d, stdout %q", code, stdout)
+	}
+	if n := strings.Count(stderr, "Usage:"); n != 1 {
+		t.Errorf("usage printed %d times", n)
+	}
+	for _, want := range []string{"--pcap FILE", "--interface IF", "replay", "-mode", "-system-visibility-mode"} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("help lacks %q", want)
+		}
+	}
+}

@@ -72,11 +72,13 @@ func (l listFlag) Set(s string) error {
 }
 
 const usageHead = `Usage: nfmeter --pcap FILE [--pcap FILE ...] [-o OUT.csv|OUT.parquet] [options]
+       nfmeter --interface IF [--mode auto|xdp|tc|afpacket] [-o OUT] [options]
        nfmeter replay --pcap FILE --interface IF [--pps N | --topspeed]
 
-Turns packet captures into bidirectional flow records with NFStream's
-columns and semantics (NFStream 6.5.4): byte-identical CSV output, or
-typed Parquet with the same values.
+Turns packet captures, or the live traffic of an interface (until Ctrl-C),
+into bidirectional flow records with NFStream's columns and semantics
+(NFStream 6.5.4): byte-identical CSV output, or typed Parquet with the same
+values.
 
 Options:
 `
@@ -85,7 +87,7 @@ func newFlagSet(cfg *config, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet("nfmeter", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprint(stderr, usageHead)
+		fmt.Fprint(fs.Output(), usageHead)
 		fs.PrintDefaults()
 	}
 	fs.StringVar(&cfg.iface, "interface", "", "meter a live network `interface` until interrupted (instead of --pcap)")
