@@ -268,16 +268,52 @@ type puntFrame struct {
 }
 
 // kernelLoop reads the ring buffer, sweeps idle flows and, once ctx is
-// done, detaches and flushes. It owns the assembler.
+// done, detaches and flushes. Flows are completed by one assembler per
+// nDPI shard (--ndpi-shards): on this goroutine when there is one, else
+// each on its own goroutine, flows going to shard key-hash mod n, as the
+// offline meter spreads them over its nDPI modules.
 func (m *Meter) kernelLoop(ctx context.Context, out chan<- *flows.Flow, punt chan<- puntFrame) (err error) {
 	defer close(punt)
-	asm, err := flows.NewAssembler(m.opts.Flow)
-	if err != nil {
-		return err
+	o := m.opts.Flow
+	o.DissectorShards = 1
+	var shards []*asmShard
+	for range max(m.opts.Flow.DissectorShards, 1) {
+		asm, err := flows.NewAssembler(o)
+		if err != nil {
+			for _, sh := range shards {
+				sh.asm.Close()
+			}
+			return err
+		}
+		shards = append(shards, &asmShard{m: m, asm: asm, out: out, done: make(map[flows.Key]uint64)})
+	}
+	var wg sync.WaitGroup
+	if len(shards) > 1 {
+		for _, sh := range shards {
+			sh.in = make(chan asmItem, 1024)
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for it := range sh.in {
+					sh.handle(&it)
+				}
+			}()
+		}
 	}
 	defer func() {
-		if cerr := asm.Close(); err == nil {
-			err = cerr
+		for _, sh := range shards {
+			if sh.in != nil {
+				close(sh.in)
+			}
+		}
+		wg.Wait()
+		for _, sh := range shards {
+			// Copied packets of flows that never reached the table are
+			// dropped with the assembler.
+			m.user.orphans.Add(uint64(sh.asm.Open()))
+			if cerr := sh.asm.Close(); err == nil {
+				err = cerr
+			}
 		}
 	}()
 	rd, err := ringbuf.NewReader(m.objs.Events)
@@ -285,7 +321,7 @@ func (m *Meter) kernelLoop(ctx context.Context, out chan<- *flows.Flow, punt cha
 		return fmt.Errorf("open ring buffer: %w", err)
 	}
 	defer rd.Close()
-	k := &kernelSide{m: m, asm: asm, out: out, punt: punt, done: make(map[flows.Key]uint64)}
+	k := &kernelSide{m: m, shards: shards, punt: punt}
 	sweepEvery := m.sweepInterval()
 	nextSweep := time.Now().Add(sweepEvery)
 	var rec ringbuf.Record
@@ -341,11 +377,9 @@ func (m *Meter) sweepInterval() time.Duration {
 
 // kernelSide turns ring buffer records and map entries into flows.
 type kernelSide struct {
-	m    *Meter
-	asm  *flows.Assembler
-	out  chan<- *flows.Flow
-	punt chan<- puntFrame
-	done map[flows.Key]uint64 // flows marked done in the kernel, by gen
+	m      *Meter
+	shards []*asmShard
+	punt   chan<- puntFrame
 
 	keys   []bpfobj.MeterFlowKey
 	vals   []bpfobj.MeterFlowState
@@ -442,34 +476,89 @@ const (
 
 var applyReqSize = int(unsafe.Sizeof(bpfobj.MeterApplyReq{}))
 
+// shard returns the assembler of key.
+func (k *kernelSide) shard(key flows.Key) *asmShard {
+	if len(k.shards) == 1 {
+		return k.shards[0]
+	}
+	return k.shards[key.Hash()%uint64(len(k.shards))]
+}
+
+// packet hands one of a flow's first packets to its shard.
 func (k *kernelSide) packet(ev *bpfobj.MeterPacketHdr, frame []byte) {
 	key := keyOf(&ev.Key)
 	var l3 []byte
 	if off := int(ev.L3Off); off <= len(frame) {
 		l3 = frame[off:]
 	}
-	cp := flows.CopiedPacket{Key: key, Gen: ev.Gen, Index: uint64(ev.Index), Dir: ev.Dir, TimeMs: ev.TsMs, Size: ev.Size, L3: l3}
-	if !k.asm.Packet(&cp) {
-		if g, ok := k.done[key]; !ok || g != ev.Gen {
-			if err := k.m.objs.DoneFlows.Update(&ev.Key, ev.Gen, ebpf.UpdateAny); err == nil {
-				k.done[key] = ev.Gen
-			}
-		}
+	it := asmItem{
+		kkey: ev.Key,
+		cp:   flows.CopiedPacket{Key: key, Gen: ev.Gen, Index: uint64(ev.Index), Dir: ev.Dir, TimeMs: ev.TsMs, Size: ev.Size, L3: l3},
 	}
+	k.dispatch(&it)
 }
 
 // finish completes a flow the kernel no longer holds.
 func (k *kernelSide) finish(key *bpfobj.MeterFlowKey, d *bpfobj.MeterFlowData, reason int64) {
-	f := k.m.flowOf(key, d, reason)
-	if g, ok := k.done[f.Key()]; ok && g == d.Gen {
-		delete(k.done, f.Key())
-		_ = k.m.objs.DoneFlows.Delete(key)
+	it := asmItem{kkey: *key, end: k.m.flowOf(key, d, reason), gen: d.Gen}
+	it.cp.Key = it.end.Key()
+	k.dispatch(&it)
+}
+
+// dispatch runs it on its shard: here with one shard, else on the shard's
+// goroutine (with its own copy of the packet bytes, which the ring reader
+// reuses).
+func (k *kernelSide) dispatch(it *asmItem) {
+	sh := k.shard(it.cp.Key)
+	if sh.in == nil {
+		sh.handle(it)
+		return
 	}
-	before := k.asm.Lost
-	k.asm.Complete(f, d.Gen)
-	k.m.user.spltGaps.Add(k.asm.Lost - before)
-	k.m.user.kernelFlows.Add(1)
-	k.out <- f
+	if it.end == nil {
+		it.cp.L3 = append([]byte(nil), it.cp.L3...)
+	}
+	sh.in <- *it
+}
+
+// asmItem is a copied packet (end nil) or a flow to complete.
+type asmItem struct {
+	kkey bpfobj.MeterFlowKey
+	cp   flows.CopiedPacket
+	end  *flows.Flow
+	gen  uint64
+}
+
+// asmShard completes the flows of one nDPI shard.
+type asmShard struct {
+	m    *Meter
+	asm  *flows.Assembler
+	out  chan<- *flows.Flow
+	in   chan asmItem         // nil: run on the reader's goroutine
+	done map[flows.Key]uint64 // flows marked done in the kernel, by gen
+}
+
+func (sh *asmShard) handle(it *asmItem) {
+	m := sh.m
+	if it.end == nil {
+		if !sh.asm.Packet(&it.cp) {
+			if g, ok := sh.done[it.cp.Key]; !ok || g != it.cp.Gen {
+				if err := m.objs.DoneFlows.Update(&it.kkey, it.cp.Gen, ebpf.UpdateAny); err == nil {
+					sh.done[it.cp.Key] = it.cp.Gen
+				}
+			}
+		}
+		return
+	}
+	f := it.end
+	if g, ok := sh.done[f.Key()]; ok && g == it.gen {
+		delete(sh.done, f.Key())
+		_ = m.objs.DoneFlows.Delete(&it.kkey)
+	}
+	before := sh.asm.Lost
+	sh.asm.Complete(f, it.gen)
+	m.user.spltGaps.Add(sh.asm.Lost - before)
+	m.user.kernelFlows.Add(1)
+	sh.out <- f
 }
 
 // sweep removes and finishes the flows idle for the idle timeout (all of
@@ -516,11 +605,6 @@ func (k *kernelSide) sweep(final bool) error {
 			continue // ended by a packet meanwhile (FLOW_END carries it)
 		}
 		k.finish(&expired[i].key, &st.D, 0)
-	}
-	if final {
-		// Copied packets of flows that never reached the table are
-		// dropped with the assembler.
-		m.user.orphans.Add(uint64(k.asm.Open()))
 	}
 	return nil
 }

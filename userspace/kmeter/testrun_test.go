@@ -165,6 +165,18 @@ func runXDP(tb testing.TB, o Options, frames []pcapreplay.Packet) ([]*flows.Flow
 // and SPLT, plus the punted frames metered in userspace) equal the offline
 // run on every column that does not depend on arrival times.
 func TestXDPMatchesUserspace(t *testing.T) {
+	testXDPMatchesUserspace(t, 1)
+}
+
+// With several nDPI shards the kernel path completes flows on one
+// goroutine per shard, flows spread by key hash as the offline meter
+// spreads them over its nDPI modules: the labels equal the offline run's
+// with the same --ndpi-shards.
+func TestXDPMatchesUserspaceShards(t *testing.T) {
+	testXDPMatchesUserspace(t, 3)
+}
+
+func testXDPMatchesUserspace(t *testing.T, shards int) {
 	testutil.RequirePrivilege(t)
 	paths := []string{filepath.Join("..", "..", "testdata", "demo.pcap")}
 	if dir := testutil.ConformanceDir(t); dir != "" {
@@ -181,6 +193,7 @@ func TestXDPMatchesUserspace(t *testing.T) {
 		}
 		name := filepath.Base(path)
 		o := liveOptions(true)
+		o.DissectorShards = shards
 		want := flowsCSV(t, o, testutil.MeterSource(t, &frameSource{frames: frames}, o))
 		got, c := runXDP(t, Options{Flow: o}, frames)
 		if c.Seen != uint64(len(frames)) || c.Metered+c.Ignored+c.Punted != c.Seen {
@@ -200,7 +213,7 @@ func TestXDPMatchesUserspace(t *testing.T) {
 			inexact = append(inexact, name+": "+d.String())
 		}
 	}
-	t.Logf("XDP test run equals the userspace engine on %d/%d Ethernet captures", exact, compared)
+	t.Logf("XDP test run equals the userspace engine on %d/%d Ethernet captures (%d nDPI shards)", exact, compared, shards)
 	for _, s := range inexact {
 		t.Error(s)
 	}
