@@ -5,12 +5,10 @@ package main
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"io"
 	"net"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -31,42 +29,6 @@ var sysvisHelperArgs = []string{"-test.run=^TestSysvisHelper$"}
 func TestSysvisHelper(t *testing.T) {
 	sysvistest.RunRole()
 	t.Skip("entry of the helper processes of TestLiveSystemVisibility")
-}
-
-// sysvisNet is a namespace joined to the root one by a veth pair with
-// 10.201.0.1/24 and fd00:201::1/64 on the root side, .2 and ::2 inside.
-type sysvisNet struct {
-	ns, rootIf   string
-	root, peer   netip.Addr
-	root6, peer6 netip.Addr
-}
-
-func mustSysvisNet(tb testing.TB) *sysvisNet {
-	tb.Helper()
-	id := fmt.Sprintf("%d", os.Getpid()%100000)
-	n := &sysvisNet{ns: "nfm-svc-" + id, rootIf: "nfsvc" + id,
-		root: netip.MustParseAddr("10.201.0.1"), peer: netip.MustParseAddr("10.201.0.2"),
-		root6: netip.MustParseAddr("fd00:201::1"), peer6: netip.MustParseAddr("fd00:201::2")}
-	ip := func(args ...string) {
-		tb.Helper()
-		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
-			tb.Fatalf("ip %s: %v: %s", strings.Join(args, " "), err, out)
-		}
-	}
-	ip("netns", "add", n.ns)
-	tb.Cleanup(func() { exec.Command("ip", "netns", "del", n.ns).Run() })
-	ip("link", "add", n.rootIf, "type", "veth", "peer", "name", "eth0", "netns", n.ns)
-	tb.Cleanup(func() { exec.Command("ip", "link", "del", n.rootIf).Run() })
-	os.WriteFile("/proc/sys/net/ipv6/conf/"+n.rootIf+"/disable_ipv6", []byte("0"), 0o644)
-	exec.Command("ip", "netns", "exec", n.ns, "sysctl", "-q", "-w", "net.ipv6.conf.eth0.disable_ipv6=0").Run()
-	ip("addr", "add", "10.201.0.1/24", "dev", n.rootIf)
-	ip("-6", "addr", "add", "fd00:201::1/64", "dev", n.rootIf, "nodad")
-	ip("link", "set", n.rootIf, "up")
-	ip("-n", n.ns, "addr", "add", "10.201.0.2/24", "dev", "eth0")
-	ip("-n", n.ns, "-6", "addr", "add", "fd00:201::2/64", "dev", "eth0", "nodad")
-	ip("-n", n.ns, "link", "set", "eth0", "up")
-	ip("-n", n.ns, "link", "set", "lo", "up")
-	return n
 }
 
 // serveEcho runs TCP and UDP echo servers of this process on port of each
@@ -122,9 +84,9 @@ func serveEcho(tb testing.TB, port int, addrs ...netip.Addr) {
 // each backend this kernel runs.
 func TestLiveSystemVisibility(t *testing.T) {
 	testutil.RequirePrivilege(t, "ip")
-	n := mustSysvisNet(t)
+	n := sysvistest.NewNet(t, 201)
 	const port = 7201
-	sysvistest.StartServer(t, n.ns, port, sysvisHelperArgs...)
+	sysvistest.StartServer(t, n.NS, port, sysvisHelperArgs...)
 	type run struct{ backend, mode string }
 	var runs []run
 	for _, b := range sysvis.Backends {
@@ -145,10 +107,10 @@ func TestLiveSystemVisibility(t *testing.T) {
 	}
 }
 
-func checkLiveSysvis(t *testing.T, n *sysvisNet, backend, mode string, port uint16) {
+func checkLiveSysvis(t *testing.T, n *sysvistest.Net, backend, mode string, port uint16) {
 	dir := t.TempDir()
 	out, ready := filepath.Join(dir, "flows.csv"), filepath.Join(dir, "ready")
-	args := []string{"--interface", n.rootIf, "--mode", mode, "-o", out, "--ready-file", ready,
+	args := []string{"--interface", n.RootIf, "--mode", mode, "-o", out, "--ready-file", ready,
 		"--system-visibility-mode", "1", "--system-visibility-backend", backend,
 		"--n-dissections", "0", "--idle-timeout", "1000", "--progress", "never"}
 	linger, short := time.Duration(0), time.Duration(0)
@@ -179,9 +141,9 @@ func checkLiveSysvis(t *testing.T, n *sysvisNet, backend, mode string, port uint
 		time.Sleep(5 * time.Millisecond)
 	}
 	// Servers of this process, opened after nfmeter started.
-	serveEcho(t, int(port)+1, n.root, n.root6)
-	srv4, srv6 := netip.AddrPortFrom(n.peer, port), netip.AddrPortFrom(n.peer6, port)
-	in4, in6 := netip.AddrPortFrom(n.root, port+1), netip.AddrPortFrom(n.root6, port+1)
+	serveEcho(t, int(port)+1, n.Root, n.Root6)
+	srv4, srv6 := netip.AddrPortFrom(n.Peer, port), netip.AddrPortFrom(n.Peer6, port)
+	in4, in6 := netip.AddrPortFrom(n.Root, port+1), netip.AddrPortFrom(n.Root6, port+1)
 	clients := []*sysvistest.Client{
 		{Name: "nfm-cli-tcp4", Network: sysvistest.TCP4, Server: srv4, Linger: linger},
 		{Name: "nfm-cli-tcp6", Network: sysvistest.TCP6, Server: srv6, Linger: linger},
@@ -190,9 +152,9 @@ func checkLiveSysvis(t *testing.T, n *sysvisNet, backend, mode string, port uint
 		{Name: "nfm-cli-udp4-to", Network: sysvistest.UDP4SendTo, Server: srv4, Linger: linger},
 		{Name: "nfm-cli-udp6-to", Network: sysvistest.UDP6SendTo, Server: srv6, Linger: linger},
 		{Name: "nfm-cli-short", Network: sysvistest.TCP4, Server: srv4, Linger: short},
-		{Name: "nfm-in-tcp4", Network: sysvistest.TCP4, Server: in4, Linger: linger, NetNS: n.ns},
-		{Name: "nfm-in-tcp6", Network: sysvistest.TCP6, Server: in6, Linger: linger, NetNS: n.ns},
-		{Name: "nfm-in-udp6", Network: sysvistest.UDP6, Server: in6, Linger: linger, NetNS: n.ns},
+		{Name: "nfm-in-tcp4", Network: sysvistest.TCP4, Server: in4, Linger: linger, NetNS: n.NS},
+		{Name: "nfm-in-tcp6", Network: sysvistest.TCP6, Server: in6, Linger: linger, NetNS: n.NS},
+		{Name: "nfm-in-udp6", Network: sysvistest.UDP6, Server: in6, Linger: linger, NetNS: n.NS},
 	}
 	for _, c := range clients {
 		sysvistest.RunClient(t, c, sysvisHelperArgs...)

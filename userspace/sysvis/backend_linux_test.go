@@ -6,7 +6,6 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"os/exec"
 	"runtime"
 	"strconv"
 	"strings"
@@ -29,51 +28,6 @@ import (
 func TestMain(m *testing.M) {
 	sysvistest.RunRole()
 	os.Exit(m.Run())
-}
-
-// testNet is a network namespace joined to the caller's by a veth pair,
-// with IPv4 and IPv6 on both ends.
-type testNet struct {
-	ns             string
-	root, peer     netip.Addr // IPv4 of the caller's end and of the namespace's end
-	root6, peer6   netip.Addr
-	rootIf, peerIf string
-}
-
-// mustTestNet makes a namespace and a veth pair for subnet n:
-// 10.n.0.1/24 and fd00:n::1/64 on the caller's side, .2 and ::2 in the
-// namespace (nodad: usable at once). Removed at cleanup.
-func mustTestNet(tb testing.TB, n int) *testNet {
-	tb.Helper()
-	testutil.RequirePrivilege(tb, "ip")
-	id := fmt.Sprintf("%d%d", os.Getpid()%10000, time.Now().UnixNano()%1000)
-	tn := &testNet{
-		ns: "nfm-sv-" + id, rootIf: "nfsv" + id, peerIf: "eth0",
-		root: netip.MustParseAddr(fmt.Sprintf("10.%d.0.1", n)), peer: netip.MustParseAddr(fmt.Sprintf("10.%d.0.2", n)),
-		root6: netip.MustParseAddr(fmt.Sprintf("fd00:%d::1", n)), peer6: netip.MustParseAddr(fmt.Sprintf("fd00:%d::2", n)),
-	}
-	must := func(args ...string) {
-		tb.Helper()
-		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
-			tb.Fatalf("ip %s: %v: %s", strings.Join(args, " "), err, out)
-		}
-	}
-	must("netns", "add", tn.ns)
-	tb.Cleanup(func() { exec.Command("ip", "netns", "del", tn.ns).Run() })
-	must("link", "add", tn.rootIf, "type", "veth", "peer", "name", tn.peerIf, "netns", tn.ns)
-	tb.Cleanup(func() { exec.Command("ip", "link", "del", tn.rootIf).Run() })
-	for _, dev := range []string{tn.rootIf} {
-		os.WriteFile("/proc/sys/net/ipv6/conf/"+dev+"/disable_ipv6", []byte("0"), 0o644)
-	}
-	exec.Command("ip", "netns", "exec", tn.ns, "sysctl", "-q", "-w", "net.ipv6.conf."+tn.peerIf+".disable_ipv6=0").Run()
-	must("addr", "add", tn.root.String()+"/24", "dev", tn.rootIf)
-	must("-6", "addr", "add", tn.root6.String()+"/64", "dev", tn.rootIf, "nodad")
-	must("link", "set", tn.rootIf, "up")
-	must("-n", tn.ns, "addr", "add", tn.peer.String()+"/24", "dev", tn.peerIf)
-	must("-n", tn.ns, "-6", "addr", "add", tn.peer6.String()+"/64", "dev", tn.peerIf, "nodad")
-	must("-n", tn.ns, "link", "set", tn.peerIf, "up")
-	must("-n", tn.ns, "link", "set", "lo", "up")
-	return tn
 }
 
 // kprobesAvailable probes kprobe support without this package's code: a
@@ -291,9 +245,10 @@ func waitLookup(tb *Table, a, b netip.AddrPort, proto uint8, first, last time.Ti
 // for clients of the other one. Sockets of the other namespace, with the
 // same endpoints, are not taken.
 func TestBackendsAttributeAcrossVeth(t *testing.T) {
-	tn := mustTestNet(t, 202)
+	testutil.RequirePrivilege(t, "ip")
+	tn := sysvistest.NewNet(t, 202)
 	const port = 7202
-	sysvistest.StartServer(t, tn.ns, port)
+	sysvistest.StartServer(t, tn.NS, port)
 	for _, kind := range Backends {
 		t.Run(kind, func(t *testing.T) {
 			switch kind {
@@ -367,8 +322,8 @@ func TestBackendsAttributeAcrossVeth(t *testing.T) {
 			worker.PID = sysvistest.StartWorker(t, wl, worker.Name)
 			wl.Close()
 
-			srv4 := netip.AddrPortFrom(tn.peer, port)
-			srv6 := netip.AddrPortFrom(tn.peer6, port)
+			srv4 := netip.AddrPortFrom(tn.Peer, port)
+			srv6 := netip.AddrPortFrom(tn.Peer6, port)
 			clients := []*sysvistest.Client{
 				{Name: "nfm-sv-tcp4", Network: sysvistest.TCP4, Server: srv4, Linger: linger},
 				{Name: "nfm-sv-tcp6", Network: sysvistest.TCP6, Server: srv6, Linger: linger},
@@ -378,10 +333,10 @@ func TestBackendsAttributeAcrossVeth(t *testing.T) {
 				{Name: "nfm-sv-udp6-to", Network: sysvistest.UDP6SendTo, Server: srv6, Linger: linger},
 				{Name: "nfm-sv-short", Network: sysvistest.TCP4, Server: srv4, Linger: short},
 				// Clients in the other namespace of this process's servers.
-				{Name: "nfm-sv-in-tcp4", Network: sysvistest.TCP4, Server: netip.AddrPortFrom(tn.root, port+1), Linger: linger, NetNS: tn.ns},
-				{Name: "nfm-sv-in-tcp6", Network: sysvistest.TCP6, Server: netip.AddrPortFrom(tn.root6, port+1), Linger: linger, NetNS: tn.ns},
-				{Name: "nfm-sv-in-udp4", Network: sysvistest.UDP4, Server: netip.AddrPortFrom(tn.root, port+1), Linger: linger, NetNS: tn.ns},
-				{Name: "nfm-sv-in-work", Network: sysvistest.TCP6, Server: netip.AddrPortFrom(tn.root6, port+2), Linger: linger, NetNS: tn.ns},
+				{Name: "nfm-sv-in-tcp4", Network: sysvistest.TCP4, Server: netip.AddrPortFrom(tn.Root, port+1), Linger: linger, NetNS: tn.NS},
+				{Name: "nfm-sv-in-tcp6", Network: sysvistest.TCP6, Server: netip.AddrPortFrom(tn.Root6, port+1), Linger: linger, NetNS: tn.NS},
+				{Name: "nfm-sv-in-udp4", Network: sysvistest.UDP4, Server: netip.AddrPortFrom(tn.Root, port+1), Linger: linger, NetNS: tn.NS},
+				{Name: "nfm-sv-in-work", Network: sysvistest.TCP6, Server: netip.AddrPortFrom(tn.Root6, port+2), Linger: linger, NetNS: tn.NS},
 			}
 			for _, c := range clients {
 				sysvistest.RunClient(t, c)
