@@ -7,7 +7,7 @@ import (
 	"io"
 	"iter"
 	"os"
-	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nfmeter/nfmeter/userspace/flows"
@@ -70,15 +70,10 @@ func meterLive(ctx context.Context, cfg *config, stdout, stderr io.Writer) error
 		}
 	}
 	start := time.Now()
-	var written sync.Mutex // guards the flow count read by the report
-	var nflows uint64
+	var nflows atomic.Uint64 // flows written, read by the report
 	stopReport := func() {}
 	if cfg.performanceReport > 0 {
-		stopReport = startReport(stdout, time.Duration(cfg.performanceReport)*time.Second, run.stats, func() uint64 {
-			written.Lock()
-			defer written.Unlock()
-			return nflows
-		})
+		stopReport = startReport(stdout, time.Duration(cfg.performanceReport)*time.Second, run.stats, nflows.Load)
 	}
 	var runErr error
 	for f, err := range run.flows {
@@ -93,9 +88,7 @@ func meterLive(ctx context.Context, cfg *config, stdout, stderr io.Writer) error
 			runErr = werr
 			break
 		}
-		written.Lock()
-		nflows++
-		written.Unlock()
+		nflows.Add(1)
 	}
 	stopReport()
 	st := run.stats()

@@ -79,8 +79,6 @@ func startKernel(ctx context.Context, cfg *config, opts flows.Options, h kmeter.
 		m.Close()
 		return nil, fmt.Errorf("--interface %s: %w", cfg.iface, err)
 	}
-	var once sync.Once
-	var closeErr error
 	return &liveRun{
 		desc:  att.String(),
 		flows: m.Flows(ctx),
@@ -103,10 +101,7 @@ func startKernel(ctx context.Context, cfg *config, opts flows.Options, h kmeter.
 				},
 			}
 		},
-		close: func() error {
-			once.Do(func() { closeErr = m.Close() })
-			return closeErr
-		},
+		close: sync.OnceValue(m.Close),
 	}, nil
 }
 
@@ -131,9 +126,7 @@ func (i idleSocket) Next(p *pcapreplay.Packet) error {
 		}
 	}
 	if errors.Is(err, afpacket.ErrTimeout) {
-		now := time.Now()
-		*p = pcapreplay.Packet{Sec: now.Unix(), Usec: int64(now.Nanosecond() / 1000), LinkType: flows.DLTEthernet}
-		return flows.ErrIdle
+		return flows.Idle(p, time.Now())
 	}
 	return err
 }
@@ -167,8 +160,6 @@ func startAFPacket(ctx context.Context, cfg *config, opts flows.Options) (*liveR
 		}
 		sts = append(sts, st)
 	}
-	var once sync.Once
-	var closeErr error
 	return &liveRun{
 		desc:  fmt.Sprintf("AF_PACKET (TPACKET_V3, fanout of %d) on %s", n, cfg.iface),
 		flows: mergeStreamers(ctx, stop, sts, opts.MaxNFlows),
@@ -187,10 +178,7 @@ func startAFPacket(ctx context.Context, cfg *config, opts flows.Options) (*liveR
 			}
 			return st
 		},
-		close: func() error {
-			once.Do(func() { closeErr = g.Close() })
-			return closeErr
-		},
+		close: sync.OnceValue(g.Close),
 	}, nil
 }
 

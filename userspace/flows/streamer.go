@@ -7,6 +7,7 @@ import (
 	"io"
 	"iter"
 	"sync/atomic"
+	"time"
 
 	"github.com/nfmeter/nfmeter/pcapreplay"
 	"github.com/nfmeter/nfmeter/userspace/bpffilter"
@@ -24,6 +25,13 @@ type Source interface {
 // current time: the meter advances its clock to it and expires idle flows,
 // so that live flows end even when no packet comes. ErrIdle loses nothing.
 var ErrIdle = errors.New("no packet within the poll interval")
+
+// Idle sets p to a packet without a frame at time t and returns ErrIdle:
+// what a live Source's Next returns when no frame came in time.
+func Idle(p *pcapreplay.Packet, t time.Time) error {
+	*p = pcapreplay.Packet{Sec: t.Unix(), Usec: int64(t.Nanosecond() / 1000), LinkType: DLTEthernet}
+	return ErrIdle
+}
 
 // Recoverable reports whether a source error only lost one record.
 func Recoverable(err error) bool {

@@ -22,10 +22,6 @@ const (
 	DefaultRingBytes = 32 << 20
 	// SnapMax is the most bytes of a frame the kernel copies to userspace.
 	SnapMax = len(bpfobj.MeterScratch{}.Ev.Data)
-	// DefaultSnapLength is NFStream's snapshot_length: live copies of a
-	// flow's first packets are cut there, as NFStream's live capture cuts
-	// frames.
-	DefaultSnapLength = 1536
 )
 
 // Options configures a [Meter].
@@ -98,10 +94,7 @@ func load(o *Options, c clock) (*bpfobj.MeterObjects, error) {
 	}
 	f := &o.Flow
 	nCopy := max(f.NDissections, f.SPLTAnalysis)
-	snap := f.SnapshotLength
-	if snap <= 0 {
-		snap = DefaultSnapLength
-	}
+	snap := f.SnapshotLength // > 0: validated
 	stats := uint8(0)
 	if f.StatisticalAnalysis {
 		stats = 1

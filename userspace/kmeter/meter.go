@@ -3,6 +3,7 @@
 package kmeter
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -595,9 +596,9 @@ func (k *kernelSide) sweep(final bool) error {
 	}
 	slices.SortFunc(expired, func(a, b cand) int {
 		if a.first != b.first {
-			return cmpU64(a.first, b.first)
+			return cmp.Compare(a.first, b.first)
 		}
-		return cmpU64(a.gen, b.gen)
+		return cmp.Compare(a.gen, b.gen)
 	})
 	var st bpfobj.MeterFlowState
 	for i := range expired {
@@ -607,16 +608,6 @@ func (k *kernelSide) sweep(final bool) error {
 		k.finish(&expired[i].key, &st.D, 0)
 	}
 	return nil
-}
-
-func cmpU64(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // puntLoop meters punted frames with the userspace engine.
@@ -669,8 +660,6 @@ func (s *puntSource) Next(p *pcapreplay.Packet) error {
 		}
 		return nil
 	case <-s.timer.C:
-		ms := s.clock.nowMs()
-		*p = pcapreplay.Packet{Sec: int64(ms / 1000), Usec: int64(ms%1000) * 1000, LinkType: flows.DLTEthernet}
-		return flows.ErrIdle
+		return flows.Idle(p, time.UnixMilli(int64(s.clock.nowMs())))
 	}
 }
