@@ -140,10 +140,10 @@ struct apply_req {
 
 /* Indexes of the per-CPU counters array. Every packet the programs see is
  * counted once in exactly one of COUNTER_METERED, COUNTER_IGNORED or
- * COUNTER_PUNTED; the other counters count losses and work. */
+ * COUNTER_PUNTED (their sum is the frames seen); the other counters count
+ * losses and work. */
 enum counter {
-	COUNTER_SEEN = 0, /* unused: frames seen are metered + ignored + punted */
-	COUNTER_METERED, /* counted in the kernel flow table */
+	COUNTER_METERED = 0, /* counted in the kernel flow table */
 	COUNTER_IGNORED, /* not a packet NFStream meters (not IP, truncated, fragment) */
 	COUNTER_PUNTED, /* sent to userspace to be metered there */
 	COUNTER_MAP_FULL, /* packets whose new flow did not fit (then punted) */

@@ -30,18 +30,17 @@ type MeterApplyReq struct {
 type MeterCounter uint32
 
 const (
-	MeterCounterCOUNTER_SEEN          MeterCounter = 0
-	MeterCounterCOUNTER_METERED       MeterCounter = 1
-	MeterCounterCOUNTER_IGNORED       MeterCounter = 2
-	MeterCounterCOUNTER_PUNTED        MeterCounter = 3
-	MeterCounterCOUNTER_MAP_FULL      MeterCounter = 4
-	MeterCounterCOUNTER_PACKET_LOST   MeterCounter = 5
-	MeterCounterCOUNTER_PUNT_LOST     MeterCounter = 6
-	MeterCounterCOUNTER_FLOW_END_LOST MeterCounter = 7
-	MeterCounterCOUNTER_PACKET_COPIED MeterCounter = 8
-	MeterCounterCOUNTER_FLOWS_CREATED MeterCounter = 9
-	MeterCounterCOUNTER_APPLIED       MeterCounter = 10
-	MeterCounterCOUNTER_MAX           MeterCounter = 11
+	MeterCounterCOUNTER_METERED       MeterCounter = 0
+	MeterCounterCOUNTER_IGNORED       MeterCounter = 1
+	MeterCounterCOUNTER_PUNTED        MeterCounter = 2
+	MeterCounterCOUNTER_MAP_FULL      MeterCounter = 3
+	MeterCounterCOUNTER_PACKET_LOST   MeterCounter = 4
+	MeterCounterCOUNTER_PUNT_LOST     MeterCounter = 5
+	MeterCounterCOUNTER_FLOW_END_LOST MeterCounter = 6
+	MeterCounterCOUNTER_PACKET_COPIED MeterCounter = 7
+	MeterCounterCOUNTER_FLOWS_CREATED MeterCounter = 8
+	MeterCounterCOUNTER_APPLIED       MeterCounter = 9
+	MeterCounterCOUNTER_MAX           MeterCounter = 10
 )
 
 type MeterDirState struct {

@@ -184,7 +184,7 @@ func (c *Counters) Lost() uint64 { return c.PuntLost }
 func (m *Meter) Counters() (Counters, error) {
 	var c Counters
 	fields := []*uint64{
-		&c.Seen, &c.Metered, &c.Ignored, &c.Punted, &c.MapFull,
+		&c.Metered, &c.Ignored, &c.Punted, &c.MapFull,
 		&c.PacketLost, &c.PuntLost, &c.FlowEndLost, &c.PacketCopied, &c.FlowsCreated, &c.Applied,
 	}
 	var per []uint64
