@@ -66,10 +66,9 @@ type CopiedPacket struct {
 // their SPLT, then attaches both when the flow ends. It is used by one
 // goroutine.
 type Assembler struct {
-	dis   *dissectors // nil without nDPI
-	nDiss uint64
-	splt  int
-	open  map[instance]*partial
+	dis  *dissectors // nil without nDPI
+	splt int
+	open map[instance]*partial
 	// Lost counts the gaps in the copied packets of completed flows (copies
 	// the ring buffer had no room for); their SPLT entries stay -1.
 	Lost uint64
@@ -93,29 +92,32 @@ func NewAssembler(o Options) (*Assembler, error) {
 	if err := o.Validate(); err != nil {
 		return nil, err
 	}
-	a := &Assembler{nDiss: uint64(o.NDissections), splt: o.SPLTAnalysis, open: make(map[instance]*partial)}
+	a := &Assembler{splt: o.SPLTAnalysis, open: make(map[instance]*partial)}
 	if o.NDissections > 0 {
 		if o.NewDissector == nil {
 			return nil, &ParamError{"n_dissections", o.NDissections, "0 unless a dissector (nDPI) is configured"}
 		}
-		var ds []Dissector
-		for range max(o.DissectorShards, 1) {
-			d, err := o.NewDissector()
-			if err != nil {
-				for _, d := range ds {
-					d.Close()
-				}
-				return nil, err
-			}
-			ds = append(ds, d)
+		ds, err := o.newDissectorShards()
+		if err != nil {
+			return nil, err
 		}
 		a.dis = newDissectors(ds, o.NDissections, false)
 	}
 	return a, nil
 }
 
-// Wants returns how many first packets of each flow the assembler uses.
-func (a *Assembler) Wants() int { return max(int(a.nDiss), a.splt) }
+// newPartial starts the partial flow of key k.
+func (a *Assembler) newPartial(k Key) *partial {
+	pf := &partial{f: Flow{key: k, hash: k.Hash()}}
+	if a.splt > 0 {
+		pf.f.SPLT = newSPLT(a.splt)
+		pf.times = make([]uint64, a.splt)
+	}
+	if a.dis != nil {
+		a.dis.newFlow(&pf.f)
+	}
+	return pf
+}
 
 // Packet takes one copied packet and reports whether the flow still needs
 // more (false once nDPI is done and the SPLT is full).
@@ -123,14 +125,7 @@ func (a *Assembler) Packet(p *CopiedPacket) bool {
 	id := instance{p.Key, p.Gen}
 	pf := a.open[id]
 	if pf == nil {
-		pf = &partial{f: Flow{key: p.Key, hash: p.Key.Hash()}}
-		if a.splt > 0 {
-			pf.f.SPLT = newSPLT(a.splt)
-			pf.times = make([]uint64, a.splt)
-		}
-		if a.dis != nil {
-			a.dis.newFlow(&pf.f)
-		}
+		pf = a.newPartial(p.Key)
 		a.open[id] = pf
 	}
 	pf.seen++
@@ -165,13 +160,7 @@ func (a *Assembler) Complete(f *Flow, gen uint64) {
 	pf := a.open[id]
 	delete(a.open, id)
 	if pf == nil {
-		pf = &partial{f: Flow{key: f.key, hash: f.hash}}
-		if a.splt > 0 {
-			pf.f.SPLT = newSPLT(a.splt)
-		}
-		if a.dis != nil {
-			a.dis.newFlow(&pf.f)
-		}
+		pf = a.newPartial(f.key)
 	}
 	if a.splt > 0 {
 		want := min(f.Bidirectional.Packets, uint64(a.splt))

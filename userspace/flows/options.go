@@ -140,6 +140,23 @@ func (o *Options) Validate() error {
 	return nil
 }
 
+// newDissectorShards creates the DissectorShards dissectors (at least
+// one), closing those already made if one fails.
+func (o *Options) newDissectorShards() ([]Dissector, error) {
+	var ds []Dissector
+	for range max(o.DissectorShards, 1) {
+		d, err := o.NewDissector()
+		if err != nil {
+			for _, d := range ds {
+				d.Close()
+			}
+			return nil, err
+		}
+		ds = append(ds, d)
+	}
+	return ds, nil
+}
+
 // meters resolves NMeters: 0 means one per CPU, at most 8.
 func (o *Options) meters() int {
 	if o.NMeters > 0 {

@@ -99,17 +99,10 @@ func (s *Streamer) Flows(ctx context.Context) iter.Seq2[*Flow, error] {
 		}
 		m := newMeter(&s.opts, emit)
 		if s.opts.NDissections > 0 {
-			var ds []Dissector
-			for range max(s.opts.DissectorShards, 1) {
-				d, err := s.opts.NewDissector()
-				if err != nil {
-					for _, d := range ds {
-						d.Close()
-					}
-					yield(nil, err)
-					return
-				}
-				ds = append(ds, d)
+			ds, err := s.opts.newDissectorShards()
+			if err != nil {
+				yield(nil, err)
+				return
 			}
 			async := s.opts.meters() > 1 && len(s.opts.Plugins) == 0
 			m.dis = newDissectors(ds, s.opts.NDissections, async)
