@@ -16,6 +16,9 @@ type bench struct {
 	logf func(format string, a ...any)
 	rep  *report
 	bin  string // nfmeter binary, once built
+	// baseBin is the binary built at -baseline, run next to bin in the
+	// end-to-end export runs ("" without -baseline).
+	baseBin string
 
 	ndpiReader string // ndpiReader path, once found
 }
@@ -29,6 +32,11 @@ func (b *bench) all(ctx context.Context) error {
 	}
 	if !o.skipBinary || !o.skipNDPI || !o.skipExport {
 		if err := b.build(ctx); err != nil {
+			return err
+		}
+	}
+	if o.baseline != "" && !o.skipExport {
+		if err := b.buildBaseline(ctx, o.baseline); err != nil {
 			return err
 		}
 	}

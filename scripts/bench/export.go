@@ -49,6 +49,7 @@ type exportEndToEnd struct {
 	capture string
 	format  string
 	m       *measurement
+	base    *measurement // the -baseline binary, same runs (nil without)
 }
 
 // measureExport meters path once with statistics and SPLT 10 (every flow
@@ -112,21 +113,37 @@ func (b *bench) measureExport(ctx context.Context, c *capture) error {
 	}
 	for _, e := range []struct{ format, out string }{{"CSV", "flows.csv"}, {"Parquet (zstd)", "flows.parquet"}} {
 		mode := "nfmeter --n-meters 1, statistics + SPLT 10, " + e.format
-		m := &measurement{mode: mode, capture: c.name, packets: c.summary.Packets}
-		for i := range b.opts.runs {
-			out := filepath.Join(b.dir, e.out)
-			args := []string{"--pcap", c.path, "-o", out, "--progress", "never", "--quiet", "--n-dissections", "0",
-				"--n-meters", "1", "--statistical-analysis", "--splt-analysis", "10"}
-			var stderr bytes.Buffer
-			s, err := runChild(ctx, nil, &stderr, b.bin, args...)
-			os.Remove(out)
-			if err != nil {
-				return fmt.Errorf("nfmeter %s: %w: %s", strings.Join(args, " "), err, bytes.TrimSpace(stderr.Bytes()))
-			}
-			m.samples = append(m.samples, s)
-			b.logf("capture %s, %s: run %d: %.2f Mpps wall, peak RSS %d MiB", c.name, mode, i+1, m.rate(s.wall), s.rssKiB>>10)
+		run := &exportEndToEnd{capture: c.name, format: e.format, m: &measurement{mode: mode, capture: c.name, packets: c.summary.Packets}}
+		if b.baseBin != "" {
+			run.base = &measurement{mode: mode + " (baseline)", capture: c.name, packets: c.summary.Packets}
 		}
-		b.rep.exportRuns = append(b.rep.exportRuns, &exportEndToEnd{capture: c.name, format: e.format, m: m})
+		for i := range b.opts.runs {
+			// With a baseline the two binaries alternate, and which goes
+			// first alternates too, so that drift in the machine's state
+			// weighs on both alike.
+			order := []*measurement{run.m}
+			bins := []string{b.bin}
+			if run.base != nil {
+				order, bins = append(order, run.base), append(bins, b.baseBin)
+				if i%2 == 1 {
+					order[0], order[1], bins[0], bins[1] = order[1], order[0], bins[1], bins[0]
+				}
+			}
+			for j, m := range order {
+				out := filepath.Join(b.dir, e.out)
+				args := []string{"--pcap", c.path, "-o", out, "--progress", "never", "--quiet", "--n-dissections", "0",
+					"--n-meters", "1", "--statistical-analysis", "--splt-analysis", "10"}
+				var stderr bytes.Buffer
+				s, err := runChild(ctx, nil, &stderr, bins[j], args...)
+				os.Remove(out)
+				if err != nil {
+					return fmt.Errorf("%s %s: %w: %s", bins[j], strings.Join(args, " "), err, bytes.TrimSpace(stderr.Bytes()))
+				}
+				m.samples = append(m.samples, s)
+				b.logf("capture %s, %s: run %d: %.2f Mpps wall, peak RSS %d MiB", c.name, m.mode, i+1, m.rate(s.wall), s.rssKiB>>10)
+			}
+		}
+		b.rep.exportRuns = append(b.rep.exportRuns, run)
 	}
 	return nil
 }
@@ -190,8 +207,33 @@ func (r *report) exportSection(b *strings.Builder) {
 	b.WriteString("The binary end to end (`--n-meters 1 --statistical-analysis --splt-analysis 10 --n-dissections 0`), million packets per second and peak RSS:\n\n")
 	b.WriteString("| Capture | Output | Best | Median | Per CPU-second | Peak RSS |\n|---|---|--:|--:|--:|--:|\n")
 	for _, e := range r.exportRuns {
-		w, c := e.m.bestRates()
-		fmt.Fprintf(b, "| %s | %s | %.2f | %.2f | %.2f | %d MiB |\n", e.capture, e.format, w, e.m.rate(e.m.median(wall)), c, e.m.peakRSS()>>10)
+		for _, m := range []*measurement{e.m, e.base} {
+			if m == nil {
+				continue
+			}
+			name := e.format
+			if m == e.base {
+				name += ", baseline " + r.opts.baseline
+			}
+			w, c := m.bestRates()
+			fmt.Fprintf(b, "| %s | %s | %.2f | %.2f | %.2f | %d MiB |\n", e.capture, name, w, m.rate(m.median(wall)), c, m.peakRSS()>>10)
+		}
+	}
+	b.WriteString("\n")
+	if r.opts.baseline == "" {
+		return
+	}
+	fmt.Fprintf(b, "This tree against the baseline %s, runs alternated (packets/s of this tree / the baseline's; above 1 is faster):\n\n", r.opts.baseline)
+	b.WriteString("| Capture | Output | Best wall | Median wall | Best CPU |\n|---|---|--:|--:|--:|\n")
+	for _, e := range r.exportRuns {
+		if e.base == nil {
+			continue
+		}
+		ratio := func(f func(sample) time.Duration, pick func(*measurement, func(sample) time.Duration) time.Duration) float64 {
+			return float64(pick(e.base, f)) / float64(pick(e.m, f))
+		}
+		fmt.Fprintf(b, "| %s | %s | %.3f | %.3f | %.3f |\n", e.capture, e.format,
+			ratio(wall, (*measurement).best), ratio(wall, (*measurement).median), ratio(cpu, (*measurement).best))
 	}
 	b.WriteString("\n")
 }

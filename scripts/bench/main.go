@@ -16,7 +16,10 @@
 // statistics and SPLT 10 into memory and times each exporter (CSV, and
 // Parquet with zstd, snappy and no compression) writing every flow: write
 // cost and file size per flow, as ratios to CSV; then it runs the binary
-// end to end with CSV and with Parquet output.
+// end to end with CSV and with Parquet output. With -baseline REV the
+// binary built at git revision REV runs alternately with this tree's in
+// those end-to-end runs, and the report gives their ratio: a change's cost
+// measured against its base in one run, on one machine state.
 //
 // Unless -skip-ndpi is given, it then compares metering with nDPI (nfmeter
 // with its default --n-dissections 20, --n-meters 1 and 2) with nDPI's
@@ -61,6 +64,7 @@ type options struct {
 	conformanceDir string
 	mixPackets     int
 	ndpiRunsB      int
+	baseline       string
 }
 
 func main() {
@@ -99,6 +103,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.ndpiReader, "ndpi-reader", "ndpiReader", "ndpiReader command (package libndpi-bin)")
 	fs.StringVar(&o.conformanceDir, "conformance-dir", defaultConformanceDir(), "conformance corpus `dir` (its nfstream/pcaps captures make the conformance mix; default $NFMETER_CONFORMANCE_DIR or ../shared/conformance)")
 	fs.IntVar(&o.mixPackets, "mix-packets", 5_000_000, "minimum packets of the conformance mix (whole copies of the corpus)")
+	fs.StringVar(&o.baseline, "baseline", "", "also build cmd/nfmeter at git revision `REV` and run it alternately with this tree's binary in the end-to-end export runs (capture B, CSV and Parquet): the report gives this tree's rate as a ratio to the baseline's, measured in the same run")
 	fs.IntVar(&o.ndpiRunsB, "ndpi-runs-b", 1, "timed runs of the nDPI comparison on capture B (0 skips it; about 100 s per run)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
