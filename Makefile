@@ -14,9 +14,15 @@ CLANG      ?= clang-19
 LLVM_STRIP ?= llvm-strip-19
 BPF_CFLAGS := -O2 -g -Wall -Werror -mcpu=v3
 
+# Formatters (make fmt, checked by make lint): gofmt of the toolchain in use,
+# and clang-format pinned like clang so that its output does not drift.
+GOFMT        ?= $(shell $(GO) env GOROOT)/bin/gofmt
+CLANG_FORMAT ?= clang-format-19
+BPF_SOURCES  := $(wildcard bpf/*.c bpf/*.h)
+
 # System packages the build and the tests need (Debian 12 / Ubuntu names).
 APT_PACKAGES := build-essential pkg-config libpcap-dev libndpi-dev tcpdump iproute2 \
-	clang-19 llvm-19 libbpf-dev linux-libc-dev
+	clang-19 llvm-19 libbpf-dev linux-libc-dev clang-format-19
 
 .DEFAULT_GOAL := help
 
@@ -60,9 +66,9 @@ check-generate: generate ## Fail when the committed BPF outputs differ from bpf/
 
 ##@ Test
 .PHONY: test
-test: deps ## Run every test (conformance included when ../shared/conformance exists).
+test: deps ## Run make lint and every test (conformance included when ../shared/conformance exists).
+	$(MAKE) --no-print-directory lint
 	$(MAKE) --no-print-directory check-generate
-	$(GO) vet $(PKGS)
 	$(GO) test -race -count=1 -timeout 60m $(PKGS)
 	CGO_ENABLED=0 $(GO) build ./...
 	$(MAKE) --no-print-directory fuzz FUZZTIME=10s
@@ -84,9 +90,18 @@ bench: deps ## Generate a large capture and report packets/s, RSS and bytes per 
 	NFMETER_BENCH_LIVE=1 $(GO) test -count=1 -run 'TestLiveThroughput$$' -v ./cmd/nfmeter | grep -oE '\|.*\|$$'
 
 .PHONY: lint
-lint: ## gofmt and go vet.
-	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
+lint: deps ## Check gofmt, go vet, staticcheck, clang-format of bpf/ and that go mod tidy changes nothing.
+	@out=$$($(GOFMT) -l $$(git ls-files '*.go')); \
+	if [ -n "$$out" ]; then echo "$$out"; echo "gofmt: run make fmt"; exit 1; fi
 	$(GO) vet $(PKGS)
+	$(GO) tool staticcheck $(PKGS)
+	@$(CLANG_FORMAT) --dry-run --Werror $(BPF_SOURCES) || { echo "clang-format: run make fmt"; exit 1; }
+	@$(GO) mod tidy -diff || { echo "go.mod/go.sum are not tidy: run go mod tidy"; exit 1; }
+
+.PHONY: fmt
+fmt: ## Format the Go files (gofmt) and the BPF C in bpf/ (clang-format, style in bpf/.clang-format).
+	$(GOFMT) -w $$(git ls-files '*.go')
+	$(CLANG_FORMAT) -i $(BPF_SOURCES)
 
 .PHONY: clean
 clean: ## Remove build outputs.

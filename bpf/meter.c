@@ -112,7 +112,8 @@ const struct apply_req *unused_apply_req __attribute__((unused));
 const enum event_type *unused_event_type __attribute__((unused));
 const enum punt_reason *unused_punt_reason __attribute__((unused));
 const enum counter *unused_counter __attribute__((unused));
-_Static_assert(sizeof(struct flow_state) == sizeof(((struct scratch *)0)->init), "init mirrors flow_state");
+_Static_assert(sizeof(struct flow_state) == sizeof(((struct scratch *)0)->init),
+	       "init mirrors flow_state");
 
 enum verdict {
 	V_METER,
@@ -553,8 +554,8 @@ static __always_inline void punt(void *ctx, int xdp, __u32 caplen, __u32 wire_le
 /* account meters p, arrived at t (0: now), and sends what userspace needs: the
  * flow it ended, and a copy of the packet (frame bytes from frame_off) when
  * it is among the flow's first. It returns -1 when the flow table is full. */
-static __always_inline int account(void *ctx, int xdp, const struct pkt *p, __u64 t, __u32 frame_off,
-				   __u32 caplen, __u32 wire_len)
+static __always_inline int account(void *ctx, int xdp, const struct pkt *p, __u64 t,
+				   __u32 frame_off, __u32 caplen, __u32 wire_len)
 {
 	__u32 zero = 0;
 	struct scratch *sc = bpf_map_lookup_elem(&scratch_map, &zero);

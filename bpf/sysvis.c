@@ -49,8 +49,9 @@
 
 char __license[] SEC("license") = "Dual BSD/GPL";
 
-/* Knobs, set by userspace before loading. */
-volatile const __u64 cfg_netns_cookie = 0; /* report sockets of this network namespace only; 0: all */
+/* Knobs, set by userspace before loading.
+ * cfg_netns_cookie: report sockets of this network namespace only; 0: all. */
+volatile const __u64 cfg_netns_cookie = 0;
 
 #define NFM_AF_INET 2
 #define NFM_AF_INET6 10
@@ -107,7 +108,9 @@ struct {
 #define OWNER_REPORTED 1 /* the pair of a TCP or connected UDP socket was reported */
 #define OWNER_UDP_PENDING 2 /* connected UDP: report at the next send or receive */
 #define OWNER_SEEN 4 /* something was reported: report the close too */
-#define OWNER_MOVED 8 /* reported again for another process (only once: two processes taking turns would flood) */
+/* reported again for another process (only once: two processes taking turns
+ * would flood) */
+#define OWNER_MOVED 8
 
 /* owner is what the tracepoint backend keeps per socket. */
 struct owner {
@@ -187,7 +190,8 @@ static __always_inline struct socket_event *event_new(__u8 kind, __u8 hook)
 static __always_inline void event_send(struct socket_event *e)
 {
 	__u64 flags = BPF_RB_NO_WAKEUP;
-	if (bpf_ringbuf_query(&socket_events, BPF_RB_AVAIL_DATA) > bpf_ringbuf_query(&socket_events, BPF_RB_RING_SIZE) / 2)
+	if (bpf_ringbuf_query(&socket_events, BPF_RB_AVAIL_DATA) >
+	    bpf_ringbuf_query(&socket_events, BPF_RB_RING_SIZE) / 2)
 		flags = BPF_RB_FORCE_WAKEUP;
 	bpf_ringbuf_submit(e, flags);
 	count(SV_EVENTS);
@@ -304,8 +308,9 @@ static __always_inline void on_udp_msg(struct bpf_sock_addr *ctx, int v6, int se
 	}
 	__u32 port = ctx->user_port;
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
-	if ((o->flags & OWNER_SEEN) && o->tgid == tgid && o->peer_port == port && o->peer_addr[0] == peer[0] &&
-	    o->peer_addr[1] == peer[1] && o->peer_addr[2] == peer[2] && o->peer_addr[3] == peer[3])
+	if ((o->flags & OWNER_SEEN) && o->tgid == tgid && o->peer_port == port &&
+	    o->peer_addr[0] == peer[0] && o->peer_addr[1] == peer[1] &&
+	    o->peer_addr[2] == peer[2] && o->peer_addr[3] == peer[3])
 		return;
 	owner_set(o);
 	o->flags |= OWNER_SEEN;
@@ -481,7 +486,8 @@ static __always_inline void on_sock_io(struct sock *sk)
 			o->flags = (o->flags & ~OWNER_UDP_PENDING) | OWNER_REPORTED | OWNER_SEEN;
 		return;
 	}
-	if ((o->flags & (OWNER_REPORTED | OWNER_MOVED)) != OWNER_REPORTED || (bpf_get_current_pid_tgid() >> 32) == o->tgid)
+	if ((o->flags & (OWNER_REPORTED | OWNER_MOVED)) != OWNER_REPORTED ||
+	    (bpf_get_current_pid_tgid() >> 32) == o->tgid)
 		return;
 	owner_set(o);
 	o->flags |= OWNER_MOVED;
@@ -567,8 +573,8 @@ static __always_inline void report_udp_send(struct sock *sk, struct msghdr *msg)
 		return;
 	__u64 id = (__u64)sk;
 	struct peer *last = bpf_map_lookup_elem(&reported, &id);
-	if (last && last->port == p.port && last->addr[0] == p.addr[0] && last->addr[1] == p.addr[1] &&
-	    last->addr[2] == p.addr[2] && last->addr[3] == p.addr[3])
+	if (last && last->port == p.port && last->addr[0] == p.addr[0] &&
+	    last->addr[1] == p.addr[1] && last->addr[2] == p.addr[2] && last->addr[3] == p.addr[3])
 		return;
 	bpf_map_update_elem(&reported, &id, &p, BPF_ANY);
 	struct socket_event *e = event_new(EVENT_OPEN, HOOK_UDP_SEND);

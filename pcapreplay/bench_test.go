@@ -5,6 +5,8 @@ import (
 	"io"
 	"path/filepath"
 	"testing"
+
+	"github.com/nfmeter/nfmeter/internal/corpus"
 )
 
 // benchCapture builds an in-memory capture of n packets of mixed sizes.
@@ -46,8 +48,8 @@ func BenchmarkReader(b *testing.B) {
 			benchNext(b, open)
 		})
 	}
-	dir, ok := conformanceDir()
-	if !ok {
+	dir, err := corpus.Find()
+	if err != nil {
 		return
 	}
 	for _, file := range []string{"anydesk.pcap", "anydesk-2.pcap"} {

@@ -9,30 +9,17 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-)
 
-// conformanceDir returns the conformance corpus directory: the
-// NFMETER_CONFORMANCE_DIR environment variable, or ../shared/conformance
-// next to the repository root.
-func conformanceDir() (string, bool) {
-	dir := os.Getenv("NFMETER_CONFORMANCE_DIR")
-	if dir == "" {
-		dir = filepath.Join("..", "..", "shared", "conformance")
-	}
-	fi, err := os.Stat(dir)
-	return dir, err == nil && fi.IsDir()
-}
+	"github.com/nfmeter/nfmeter/internal/corpus"
+)
 
 // mustConformancePcaps returns the conformance captures, or skips the test
 // when the corpus is absent.
 func mustConformancePcaps(tb testing.TB) []string {
 	tb.Helper()
-	dir, ok := conformanceDir()
-	if !ok {
-		tb.Skipf("conformance corpus not found at %s (set NFMETER_CONFORMANCE_DIR)", dir)
-	}
-	paths, err := filepath.Glob(filepath.Join(dir, "nfstream", "pcaps", "*"))
-	if err != nil || len(paths) == 0 {
+	dir := corpus.Dir(tb)
+	paths := corpus.Captures(dir)
+	if len(paths) == 0 {
 		tb.Skipf("conformance corpus at %s has no nfstream/pcaps", dir)
 	}
 	return paths
@@ -51,8 +38,7 @@ type specRow struct {
 // available.
 func mustSpecTable(tb testing.TB) map[string]specRow {
 	tb.Helper()
-	dir, _ := conformanceDir()
-	path := filepath.Join(dir, "..", "docs", "nfstream-spec.md")
+	path := filepath.Join(corpus.Dir(tb), "..", "docs", "nfstream-spec.md")
 	f, err := os.Open(path)
 	if err != nil {
 		tb.Skipf("spec table not found: %v", err)

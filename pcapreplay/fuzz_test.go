@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/nfmeter/nfmeter/internal/corpus"
 )
 
 // seedCaptures are conformance captures whose first bytes seed the fuzz
@@ -33,8 +35,8 @@ func addSeeds(f *testing.F) {
 	for _, c := range syntheticCases() {
 		f.Add(c.data[:min(len(c.data), 2*seedPrefix)])
 	}
-	dir, ok := conformanceDir()
-	if !ok {
+	dir, err := corpus.Find()
+	if err != nil {
 		return
 	}
 	for _, name := range seedCaptures {

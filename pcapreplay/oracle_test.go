@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/nfmeter/nfmeter/internal/corpus"
 )
 
 // maxDumpCalls bounds the Next calls of one dump, like testdata/oracle.c.
@@ -143,14 +145,8 @@ func firstDiff(want, got string) string {
 func oracleCases(tb testing.TB) []string {
 	tb.Helper()
 	var paths []string
-	if dir, ok := conformanceDir(); ok {
-		for _, sub := range []string{"nfstream/pcaps/*", "synthetic/*.pcap"} {
-			m, err := filepath.Glob(filepath.Join(dir, sub))
-			if err != nil {
-				tb.Fatal(err)
-			}
-			paths = append(paths, m...)
-		}
+	if dir, err := corpus.Find(); err == nil {
+		paths = append(corpus.Captures(dir), corpus.Synthetic(dir)...)
 	}
 	for _, c := range syntheticCases() {
 		paths = append(paths, mustWriteFile(tb, c.name, c.data))

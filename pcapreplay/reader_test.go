@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/nfmeter/nfmeter/internal/corpus"
 )
 
 // rec is the comparable part of a Packet, or an expected error.
@@ -374,7 +376,7 @@ func TestNextAllocs(t *testing.T) {
 		mustWriteFile(t, "many.pcap", b.bytes()),
 		mustWriteFile(t, "many.pcapng", ng.bytes()),
 	}
-	if dir, ok := conformanceDir(); ok {
+	if dir, err := corpus.Find(); err == nil {
 		for _, name := range []string{"alexa-app.pcapng", "1kxun.pcap"} {
 			if path := filepath.Join(dir, "nfstream", "pcaps", name); fileExists(path) {
 				paths = append(paths, path)

@@ -11,14 +11,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/nfmeter/nfmeter/internal/testutil"
+	"github.com/nfmeter/nfmeter/internal/corpus"
 )
-
-// conformanceDir locates the read-only NFStream conformance corpus.
-func conformanceDir(tb testing.TB) string {
-	tb.Helper()
-	return testutil.ConformanceDir(tb)
-}
 
 // mustRun runs the command in-process and returns the CSV it wrote ("" when
 // it created no file).
@@ -118,7 +112,7 @@ var timeoutsArgs = []string{"--n-dissections", "0", "--statistical-analysis", "-
 
 // Acceptance 1 and 5: golden/timeouts byte for byte, for 1, 2 and 4 meters.
 func TestConformanceTimeouts(t *testing.T) {
-	dir := conformanceDir(t)
+	dir := corpus.Dir(t)
 	for _, meters := range []string{"1", "2", "4"} {
 		t.Run("meters="+meters, func(t *testing.T) {
 			exact, total := 0, 0
@@ -251,7 +245,7 @@ func (a *appAgreement) check(t *testing.T, what string) {
 // non-application column is identical; the application columns agree at
 // least as often as the floors say.
 func TestConformanceFull(t *testing.T) {
-	dir := conformanceDir(t)
+	dir := corpus.Dir(t)
 	exact, total := 0, 0
 	app := newAppAgreement()
 	for _, name := range goldenPcaps(t, dir, "full") {
@@ -274,7 +268,7 @@ func TestConformanceFull(t *testing.T) {
 
 // Issue 3, acceptance 2: output identical across --n-meters with dissection on.
 func TestDissectionSameForEveryMeterCount(t *testing.T) {
-	dir := conformanceDir(t)
+	dir := corpus.Dir(t)
 	for _, name := range []string{"skype.pcap", "quic.pcap", "facebook.pcap", "bittorrent.pcap", "dhcp.pcap", "ssh.pcap", "1kxun.pcap"} {
 		pcap := filepath.Join(dir, "nfstream", "pcaps", name)
 		if _, err := os.Stat(pcap); err != nil {
@@ -306,7 +300,7 @@ var syntheticConfigs = map[string][]string{
 
 // Acceptance 3 and 5: synthetic edge cases under their three configurations.
 func TestConformanceSynthetic(t *testing.T) {
-	dir := conformanceDir(t)
+	dir := corpus.Dir(t)
 	outs, err := filepath.Glob(filepath.Join(dir, "synthetic", "*.out"))
 	if err != nil {
 		t.Fatal(err)
@@ -340,7 +334,7 @@ func TestConformanceSynthetic(t *testing.T) {
 
 // Acceptance 4: packets and bytes of every flow equal NFStream's results.
 func TestConformanceResults(t *testing.T) {
-	dir := conformanceDir(t)
+	dir := corpus.Dir(t)
 	results, err := filepath.Glob(filepath.Join(dir, "nfstream", "results", "*"))
 	if err != nil {
 		t.Fatal(err)

@@ -21,8 +21,6 @@ import (
 // fails instead.
 func requireNetAdmin(tb testing.TB, tools ...string) { testutil.RequirePrivilege(tb, tools...) }
 
-func mustCmd(tb testing.TB, name string, args ...string) { testutil.MustCmd(tb, name, args...) }
-
 // mustNetNS creates a network namespace with a veth pair va <-> vb (MTU
 // 9000), removed at cleanup.
 func mustNetNS(tb testing.TB) string { return testutil.NetNS(tb, 9000) }

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nfmeter/nfmeter/internal/corpus"
 	"github.com/nfmeter/nfmeter/pcapreplay"
 	"github.com/nfmeter/nfmeter/userspace/flows"
 )
@@ -252,14 +253,7 @@ func TestConformanceMix(t *testing.T) {
 
 // TestConformanceCorpus loads the real corpus when it is present.
 func TestConformanceCorpus(t *testing.T) {
-	dir := os.Getenv("NFMETER_CONFORMANCE_DIR")
-	if dir == "" {
-		dir = filepath.Join("..", "..", "..", "shared", "conformance")
-	}
-	dir = filepath.Join(dir, "nfstream", "pcaps")
-	if _, err := os.Stat(dir); err != nil {
-		t.Skipf("conformance corpus not found at %s (set NFMETER_CONFORMANCE_DIR): %v", dir, err)
-	}
+	dir := filepath.Join(corpus.Dir(t), "nfstream", "pcaps")
 	c, err := LoadConformanceCorpus(dir)
 	if err != nil {
 		t.Fatal(err)

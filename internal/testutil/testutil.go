@@ -1,55 +1,31 @@
-// Package testutil holds helpers shared by nfmeter's tests: locating the
-// read-only NFStream conformance corpus and metering a capture.
+// Package testutil holds helpers shared by nfmeter's tests: metering a
+// capture, comparing flow CSVs, privileged network setup, and the
+// conformance corpus lookup of package corpus (for tests that import
+// testutil anyway; tests of packages testutil imports use corpus).
 package testutil
 
 import (
 	"context"
 	"io"
-	"os"
-	"path/filepath"
 	"testing"
 
+	"github.com/nfmeter/nfmeter/internal/corpus"
 	"github.com/nfmeter/nfmeter/pcapreplay"
 	"github.com/nfmeter/nfmeter/userspace/flows"
 )
 
-// ConformanceDir returns the conformance corpus: $NFMETER_CONFORMANCE_DIR,
-// or shared/conformance beside the repository (found by walking up from
-// the test's directory). It skips the test, saying so, when the corpus is
-// absent.
+// ConformanceDir returns the conformance corpus directory, skipping the
+// test when it is absent: [corpus.Dir].
 func ConformanceDir(tb testing.TB) string {
 	tb.Helper()
-	if dir := os.Getenv("NFMETER_CONFORMANCE_DIR"); dir != "" {
-		if _, err := os.Stat(filepath.Join(dir, "nfstream", "pcaps")); err != nil {
-			tb.Skipf("conformance corpus not found at %s ($NFMETER_CONFORMANCE_DIR): %v", dir, err)
-		}
-		return dir
-	}
-	wd, err := os.Getwd()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	for d := wd; ; d = filepath.Dir(d) {
-		cand := filepath.Join(d, "shared", "conformance")
-		if _, err := os.Stat(filepath.Join(cand, "nfstream", "pcaps")); err == nil {
-			return cand
-		}
-		if filepath.Dir(d) == d {
-			break
-		}
-	}
-	tb.Skipf("conformance corpus not found in shared/conformance above %s (set NFMETER_CONFORMANCE_DIR)", wd)
-	return ""
+	return corpus.Dir(tb)
 }
 
-// ConformancePcap returns the path of one NFStream test capture.
+// ConformancePcap returns the path of one NFStream test capture, skipping
+// the test when it is absent: [corpus.Pcap].
 func ConformancePcap(tb testing.TB, name string) string {
 	tb.Helper()
-	p := filepath.Join(ConformanceDir(tb), "nfstream", "pcaps", name)
-	if _, err := os.Stat(p); err != nil {
-		tb.Skipf("capture %s not in the conformance corpus: %v", name, err)
-	}
-	return p
+	return corpus.Pcap(tb, name)
 }
 
 // MeterFile meters a capture with opts and returns every flow.

@@ -14,8 +14,6 @@ import (
 
 var demoPcap = filepath.Join("..", "..", "testdata", "demo.pcap")
 
-func requireNetAdmin(tb testing.TB) { testutil.RequirePrivilege(tb, "ip") }
-
 func mustNetNS(tb testing.TB) string { return testutil.NetNS(tb, 9000) }
 
 func mustCmd(tb testing.TB, name string, args ...string) { testutil.MustCmd(tb, name, args...) }

@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/nfmeter/nfmeter/internal/corpus"
 )
 
 // DLT numbers used by the tests.
@@ -26,41 +28,11 @@ const (
 	dltLinuxSLL = 113
 )
 
-// findPcapsDir locates the directory of NFStream's conformance captures:
-// $NFMETER_CONFORMANCE_DIR (the conformance root, its nfstream/ directory
-// or the pcaps directory itself), else the first shared/conformance found
-// walking up from the package directory. It returns "" and the places it
-// looked when there is none.
-func findPcapsDir() (string, []string) {
-	var roots []string
-	if env := os.Getenv("NFMETER_CONFORMANCE_DIR"); env != "" {
-		roots = append(roots, env)
-	} else if wd, err := os.Getwd(); err == nil {
-		for dir := wd; ; dir = filepath.Dir(dir) {
-			roots = append(roots, filepath.Join(dir, "shared", "conformance"))
-			if filepath.Dir(dir) == dir {
-				break
-			}
-		}
-	}
-	for _, root := range roots {
-		for _, dir := range []string{filepath.Join(root, "nfstream", "pcaps"), filepath.Join(root, "pcaps"), root} {
-			if _, err := os.Stat(filepath.Join(dir, "facebook.pcap")); err == nil {
-				return dir, roots
-			}
-		}
-	}
-	return "", roots
-}
-
-// pcapsDir returns findPcapsDir's directory or skips the test.
+// pcapsDir returns the directory of NFStream's conformance captures, or
+// skips the test when the corpus is absent.
 func pcapsDir(tb testing.TB) string {
 	tb.Helper()
-	dir, looked := findPcapsDir()
-	if dir == "" {
-		tb.Skipf("conformance captures not found (set NFMETER_CONFORMANCE_DIR; looked in %v)", looked)
-	}
-	return dir
+	return filepath.Join(corpus.Dir(tb), "nfstream", "pcaps")
 }
 
 type pcapRecord struct {
@@ -536,11 +508,11 @@ func FuzzFilterVsLibpcap(f *testing.F) {
 // seedCapture reads a conformance capture for fuzz seeds, if present.
 func seedCapture(tb testing.TB, name string) (pcapFile, bool) {
 	tb.Helper()
-	dir, _ := findPcapsDir()
-	if dir == "" {
+	dir, err := corpus.Find()
+	if err != nil {
 		return pcapFile{}, false
 	}
-	path := filepath.Join(dir, name)
+	path := filepath.Join(dir, "nfstream", "pcaps", name)
 	if _, err := os.Stat(path); err != nil {
 		return pcapFile{}, false
 	}

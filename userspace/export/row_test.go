@@ -2,10 +2,10 @@ package export
 
 import (
 	"context"
-	"os"
 	"path/filepath"
 	"testing"
 
+	"github.com/nfmeter/nfmeter/internal/corpus"
 	"github.com/nfmeter/nfmeter/pcapreplay"
 	"github.com/nfmeter/nfmeter/userspace/flows"
 )
@@ -13,15 +13,10 @@ import (
 // The direct row writer and the generic Values path agree on every flow of
 // the conformance captures, under several schemas.
 func TestAppendFlowRowMatchesValues(t *testing.T) {
-	dir := os.Getenv("NFMETER_CONFORMANCE_DIR")
-	if dir == "" {
-		dir = filepath.Join("..", "..", "..", "shared", "conformance")
-	}
-	pcaps, _ := filepath.Glob(filepath.Join(dir, "nfstream", "pcaps", "*"))
-	synth, _ := filepath.Glob(filepath.Join(dir, "synthetic", "*.pcap"))
-	pcaps = append(pcaps, synth...)
+	dir := corpus.Dir(t)
+	pcaps := append(corpus.Captures(dir), corpus.Synthetic(dir)...)
 	if len(pcaps) == 0 {
-		t.Skipf("conformance corpus not found at %s (set NFMETER_CONFORMANCE_DIR)", dir)
+		t.Skipf("conformance corpus at %s has no captures", dir)
 	}
 	configs := []flows.Options{flows.DefaultOptions(), flows.DefaultOptions(), flows.DefaultOptions(), flows.DefaultOptions()}
 	configs[1].StatisticalAnalysis, configs[1].SPLTAnalysis = true, 3

@@ -4,21 +4,14 @@ import (
 	"errors"
 	"io"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"testing"
 
-	"github.com/nfmeter/nfmeter/internal/testutil"
+	"github.com/nfmeter/nfmeter/internal/corpus"
 
 	"github.com/nfmeter/nfmeter/pcapreplay"
 	"github.com/nfmeter/nfmeter/userspace/flows"
 	"github.com/nfmeter/nfmeter/userspace/flows/flowstest"
 )
-
-func conformanceDir(tb testing.TB) string {
-	tb.Helper()
-	return testutil.ConformanceDir(tb)
-}
 
 // frames returns up to n frames (copied) and their link types from a capture.
 func frames(tb testing.TB, path string, n int) ([][]byte, []int) {
@@ -127,13 +120,9 @@ func checkDecoded(t *testing.T, d *flows.Decoded, data []byte) {
 func FuzzDecode(f *testing.F) {
 	f.Add([]byte{}, uint8(1), true)
 	f.Add(flowstest.TCP(netip.MustParseAddrPort("10.0.0.1:1"), netip.MustParseAddrPort("10.0.0.2:2"), 2, 10), uint8(1), true)
-	dir := os.Getenv("NFMETER_CONFORMANCE_DIR")
-	if dir == "" {
-		dir = filepath.Join("..", "..", "..", "shared", "conformance")
-	}
-	{
-		pcaps, _ := filepath.Glob(filepath.Join(dir, "synthetic", "*.pcap"))
-		more, _ := filepath.Glob(filepath.Join(dir, "nfstream", "pcaps", "*"))
+	if dir, err := corpus.Find(); err == nil {
+		pcaps := corpus.Synthetic(dir)
+		more := corpus.Captures(dir)
 		if len(more) > 40 {
 			more = more[:40]
 		}
@@ -160,9 +149,9 @@ func FuzzDecode(f *testing.F) {
 // Every frame of the synthetic corpus decodes without panicking, and
 // accepted frames satisfy the invariants, for both tunnel settings.
 func TestDecodeCorpus(t *testing.T) {
-	dir := conformanceDir(t)
-	pcaps, _ := filepath.Glob(filepath.Join(dir, "synthetic", "*.pcap"))
-	all, _ := filepath.Glob(filepath.Join(dir, "nfstream", "pcaps", "*"))
+	dir := corpus.Dir(t)
+	pcaps := corpus.Synthetic(dir)
+	all := corpus.Captures(dir)
 	accepted := 0
 	for _, p := range append(pcaps, all...) {
 		fr, dlts := frames(t, p, 1<<20)

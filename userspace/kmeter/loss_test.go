@@ -4,7 +4,6 @@ package kmeter
 
 import (
 	"context"
-	"fmt"
 	"net/netip"
 	"testing"
 
@@ -134,5 +133,5 @@ func TestRingFull(t *testing.T) {
 	if len(fs) != n || uint64(gaps) != c.PacketLost {
 		t.Errorf("%d flows (want %d), %d SPLT gaps (want %d)", len(fs), n, gaps, c.PacketLost)
 	}
-	t.Log(fmt.Sprintf("ring of 4096 bytes: %d copies sent, %d lost, all counted", c.PacketCopied, c.PacketLost))
+	t.Logf("ring of 4096 bytes: %d copies sent, %d lost, all counted", c.PacketCopied, c.PacketLost)
 }

@@ -2,10 +2,9 @@ package ndpi
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"testing"
 
+	"github.com/nfmeter/nfmeter/internal/corpus"
 	"github.com/nfmeter/nfmeter/pcapreplay"
 	"github.com/nfmeter/nfmeter/userspace/flows"
 )
@@ -40,15 +39,7 @@ func TestFacebookFingerprints(t *testing.T) {
 	if !Available() {
 		t.Skip("nDPI not built in (needs cgo and libndpi-dev)")
 	}
-	dir := os.Getenv("NFMETER_CONFORMANCE_DIR")
-	if dir == "" {
-		dir = filepath.Join("..", "..", "..", "shared", "conformance")
-	}
-	path := filepath.Join(dir, "nfstream", "pcaps", "facebook.pcap")
-	if _, err := os.Stat(path); err != nil {
-		t.Skipf("conformance corpus not found at %s (set NFMETER_CONFORMANCE_DIR)", dir)
-	}
-	r, err := pcapreplay.Open(path)
+	r, err := pcapreplay.Open(corpus.Pcap(t, "facebook.pcap"))
 	if err != nil {
 		t.Fatal(err)
 	}

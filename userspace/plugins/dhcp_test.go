@@ -10,19 +10,13 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/nfmeter/nfmeter/internal/corpus"
 	"github.com/nfmeter/nfmeter/internal/testutil"
 
 	"github.com/nfmeter/nfmeter/userspace/export"
 	"github.com/nfmeter/nfmeter/userspace/flows"
 	"github.com/nfmeter/nfmeter/userspace/flows/flowstest"
 )
-
-// conformanceCapture returns the path of an NFStream test capture, skipping
-// the test when the corpus is absent.
-func dmConformanceCapture(tb testing.TB, name string) string {
-	tb.Helper()
-	return testutil.ConformancePcap(tb, name)
-}
 
 func dmOptions(p flows.Plugin) flows.Options {
 	o := flows.DefaultOptions()
@@ -39,7 +33,7 @@ func dmMeter(tb testing.TB, src flows.Source, o flows.Options) []*flows.Flow {
 
 func dmMeterCapture(tb testing.TB, name string, o flows.Options) []*flows.Flow {
 	tb.Helper()
-	return testutil.MeterFile(tb, dmConformanceCapture(tb, name), o)
+	return testutil.MeterFile(tb, corpus.Pcap(tb, name), o)
 }
 
 // dmCSVLines writes flows through the CSV exporter (schema from the first

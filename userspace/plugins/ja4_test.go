@@ -9,18 +9,12 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/nfmeter/nfmeter/internal/corpus"
 	"github.com/nfmeter/nfmeter/internal/testutil"
 
 	"github.com/nfmeter/nfmeter/userspace/flows"
 	"github.com/nfmeter/nfmeter/userspace/plugins"
 )
-
-// ja4Capture returns the path of a conformance capture, skipping the test
-// when the corpus is absent.
-func ja4Capture(tb testing.TB, name string) string {
-	tb.Helper()
-	return testutil.ConformancePcap(tb, name)
-}
 
 // ja4Meter meters a capture with n_dissections=0 and the given plugin.
 func ja4Meter(tb testing.TB, path string, pl flows.Plugin) []*flows.Flow {
@@ -150,7 +144,7 @@ var ja4Conformance = []struct {
 func TestJA4Conformance(t *testing.T) {
 	for _, c := range ja4Conformance {
 		t.Run(c.pcap, func(t *testing.T) {
-			got := ja4Meter(t, ja4Capture(t, c.pcap), &plugins.JA4{})
+			got := ja4Meter(t, corpus.Pcap(t, c.pcap), &plugins.JA4{})
 			seen := map[string]bool{}
 			for _, f := range got {
 				k := ja4FlowKey(f)
@@ -525,23 +519,21 @@ func (r *ja4Recorder) keep(p *flows.Packet) {
 func FuzzJA4Parse(f *testing.F) {
 	f.Add(clientHello(0x0303, baseCiphers, baseExts), baseServer, []byte{})
 	f.Add(clientHello(0x0303, []uint16{0x0a0a, 0x1a1a, 0x1301}, append([]tlsExt{{0x2a2a, nil}}, baseExts...)), serverHello(0x0301, 0x002f, nil), ipv4TCP(fACK, nil))
-	dir := os.Getenv("NFMETER_CONFORMANCE_DIR")
-	if dir == "" {
-		dir = filepath.Join("..", "..", "..", "shared", "conformance")
-	}
-	for _, name := range []string{"443-firefox.pcap", "tls_esni_sni_both.pcap", "ja3_lots_of_cipher_suites.pcap", "tls_certificate_too_long.pcap", "skype.pcap"} {
-		p := filepath.Join(dir, "nfstream", "pcaps", name)
-		if _, err := os.Stat(p); err != nil {
-			continue
-		}
-		rec := &ja4Recorder{}
-		ja4Meter(f, p, rec)
-		var client []byte
-		for _, h := range rec.hellos {
-			if h[5] == 1 {
-				client = h
-			} else if client != nil {
-				f.Add(client, h, ipv4TCP(fACK|fPSH, h))
+	if dir, err := corpus.Find(); err == nil {
+		for _, name := range []string{"443-firefox.pcap", "tls_esni_sni_both.pcap", "ja3_lots_of_cipher_suites.pcap", "tls_certificate_too_long.pcap", "skype.pcap"} {
+			p := filepath.Join(dir, "nfstream", "pcaps", name)
+			if _, err := os.Stat(p); err != nil {
+				continue
+			}
+			rec := &ja4Recorder{}
+			ja4Meter(f, p, rec)
+			var client []byte
+			for _, h := range rec.hellos {
+				if h[5] == 1 {
+					client = h
+				} else if client != nil {
+					f.Add(client, h, ipv4TCP(fACK|fPSH, h))
+				}
 			}
 		}
 	}

@@ -4,16 +4,12 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/nfmeter/nfmeter/internal/corpus"
 	"github.com/nfmeter/nfmeter/internal/testutil"
 
 	"github.com/nfmeter/nfmeter/userspace/flows"
 	"github.com/nfmeter/nfmeter/userspace/plugins"
 )
-
-func conformancePcap(tb testing.TB, name string) string {
-	tb.Helper()
-	return testutil.ConformancePcap(tb, name)
-}
 
 func mustFlows(tb testing.TB, path string, opts flows.Options) []*flows.Flow {
 	tb.Helper()
@@ -22,7 +18,7 @@ func mustFlows(tb testing.TB, path string, opts flows.Options) []*flows.Flow {
 
 // 443-curl.pcap is one TCP connection of 109 packets.
 func TestFlowSlicer(t *testing.T) {
-	path := conformancePcap(t, "443-curl.pcap")
+	path := corpus.Pcap(t, "443-curl.pcap")
 	tests := []struct {
 		name      string
 		limit     uint64
@@ -70,7 +66,7 @@ func TestSPLTPluginMatchesNative(t *testing.T) {
 	for _, name := range []string{"443-curl.pcap", "dns_fragmented.pcap", "KakaoTalk_chat.pcap", "ipv6_in_gtp.pcap"} {
 		for _, mode := range []flows.AccountingMode{flows.AccountRaw, flows.AccountPayload} {
 			t.Run(name, func(t *testing.T) {
-				path := conformancePcap(t, name)
+				path := corpus.Pcap(t, name)
 				o := flows.DefaultOptions()
 				o.NDissections = 0
 				o.SPLTAnalysis = 7
