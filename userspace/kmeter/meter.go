@@ -48,9 +48,15 @@ type userCounters struct {
 	puntIgnored, applyFailed                                  atomic.Uint64
 }
 
-// New loads the programs and maps for o. It needs CAP_BPF (or root).
+// New loads the programs and maps for o, with zero sizes replaced by their
+// defaults. It refuses options out of range ([Options.Validate]) and those
+// the kernel path cannot run ([Supports]). It needs CAP_BPF (or root).
 func New(o Options) (*Meter, error) {
-	if err := o.validate(); err != nil {
+	o = o.withDefaults()
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
+	if err := Supports(&o.Flow); err != nil {
 		return nil, err
 	}
 	log := o.Logger
@@ -121,7 +127,7 @@ func (m *Meter) Attach(ifname string, h Hook, ao AttachOptions) (Attachment, err
 	att.TC = kind
 	m.attached = append(m.attached, ds...)
 	m.att = att
-	m.log.Info("kernel path attached", "attachment", att.String())
+	m.log.Debug("kernel path attached", "attachment", att.String())
 	return att, nil
 }
 
@@ -277,8 +283,12 @@ func (m *Meter) kernelLoop(ctx context.Context, out chan<- *flows.Flow, punt cha
 	defer close(punt)
 	o := m.opts.Flow
 	o.DissectorShards = 1
+	n := 1 // shards exist for nDPI's sake only
+	if o.NDissections > 0 {
+		n = m.opts.Flow.DissectorShards
+	}
 	var shards []*asmShard
-	for range max(m.opts.Flow.DissectorShards, 1) {
+	for range n {
 		asm, err := flows.NewAssembler(o)
 		if err != nil {
 			for _, sh := range shards {
