@@ -2,7 +2,11 @@
 
 package kmeter
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/nfmeter/nfmeter/userspace/bpfobj"
+)
 
 // Counters are the kernel path's totals. Every frame the programs saw is in
 // exactly one of Metered, Ignored and Punted; every loss has its counter.
@@ -36,17 +40,13 @@ func (c *Counters) Lost() uint64 { return c.PuntLost }
 // ones.
 func (m *Meter) Counters() (Counters, error) {
 	var c Counters
-	fields := []*uint64{
-		&c.Metered, &c.Ignored, &c.Punted, &c.MapFull,
-		&c.PacketLost, &c.PuntLost, &c.FlowEndLost, &c.PacketCopied, &c.FlowsCreated, &c.Applied,
-	}
 	var per []uint64
-	for i, f := range fields {
-		if err := m.objs.Counters.Lookup(uint32(i), &per); err != nil {
-			return c, fmt.Errorf("read counter %d: %w", i, err)
+	for _, k := range kernelCounters(&c) {
+		if err := m.objs.Counters.Lookup(k.index, &per); err != nil {
+			return c, fmt.Errorf("read counter %d: %w", k.index, err)
 		}
 		for _, v := range per {
-			*f += v
+			*k.total += v
 		}
 	}
 	// The programs do not count frames seen (one increment less per
@@ -61,4 +61,29 @@ func (m *Meter) Counters() (Counters, error) {
 	c.PuntIgnored = m.user.puntIgnored.Load()
 	c.ApplyFailed = m.user.applyFailed.Load()
 	return c, nil
+}
+
+// kernelCounter is one slot of the programs' counters array (enum counter
+// of bpf/types.h) and the field of [Counters] that sums it.
+type kernelCounter struct {
+	index bpfobj.MeterCounter
+	total *uint64
+}
+
+// kernelCounters lists every slot of enum counter with its field of c, by
+// the generated constants: a slot added, removed or moved in C cannot be
+// read into the wrong field (a test checks that none is missing).
+func kernelCounters(c *Counters) []kernelCounter {
+	return []kernelCounter{
+		{bpfobj.MeterCounterCOUNTER_METERED, &c.Metered},
+		{bpfobj.MeterCounterCOUNTER_IGNORED, &c.Ignored},
+		{bpfobj.MeterCounterCOUNTER_PUNTED, &c.Punted},
+		{bpfobj.MeterCounterCOUNTER_MAP_FULL, &c.MapFull},
+		{bpfobj.MeterCounterCOUNTER_PACKET_LOST, &c.PacketLost},
+		{bpfobj.MeterCounterCOUNTER_PUNT_LOST, &c.PuntLost},
+		{bpfobj.MeterCounterCOUNTER_FLOW_END_LOST, &c.FlowEndLost},
+		{bpfobj.MeterCounterCOUNTER_PACKET_COPIED, &c.PacketCopied},
+		{bpfobj.MeterCounterCOUNTER_FLOWS_CREATED, &c.FlowsCreated},
+		{bpfobj.MeterCounterCOUNTER_APPLIED, &c.Applied},
+	}
 }
