@@ -370,3 +370,15 @@ func flagError(err error) error {
 	}
 	return err
 }
+
+// unsupported says which flag asks for what the kernel path cannot run
+// (a [kmeter.UnsupportedError]).
+func unsupported(err error) string {
+	var ue *kmeter.UnsupportedError
+	if errors.As(err, &ue) {
+		if f, ok := paramFlags[ue.Param]; ok {
+			return fmt.Sprintf("--%s: %v", f, err)
+		}
+	}
+	return err.Error()
+}

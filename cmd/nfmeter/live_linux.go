@@ -65,27 +65,16 @@ func startMode(ctx context.Context, cfg *config, opts flows.Options, logf func(s
 	return startAFPacket(ctx, cfg, opts)
 }
 
-// unsupported names the flag of an option the kernel path cannot run.
-func unsupported(err error) string {
-	var ue *kmeter.UnsupportedError
-	if errors.As(err, &ue) {
-		if f, ok := paramFlags[ue.Param]; ok {
-			return fmt.Sprintf("--%s: %v", f, err)
-		}
-	}
-	return err.Error()
-}
-
 // startKernel starts the kernel path with hook h; its warnings go to
 // logf.
 func startKernel(ctx context.Context, cfg *config, opts flows.Options, h kmeter.Hook, logf func(string, ...any)) (*liveRun, error) {
 	ko := cfg.kernelOptions()
 	ko.Flow = opts
 	ko.Logger = slog.New(logfHandler{func(format string, a ...any) { logf("warning: kernel path: "+format, a...) }})
-	if err := kmeter.Supports(&opts); err != nil {
+	m, err := kmeter.New(ko)
+	if errors.Is(err, kmeter.ErrUnsupported) {
 		return nil, fmt.Errorf("--mode %s: %s: use --mode afpacket", h, unsupported(err))
 	}
-	m, err := kmeter.New(ko)
 	if err != nil {
 		return nil, fmt.Errorf("--mode %s: %w", h, err)
 	}
