@@ -336,8 +336,9 @@ func (c *config) kernelOptions() kmeter.Options {
 // has 32 bits.
 func toInt(v int64) int { return int(min(max(v, math.MinInt), math.MaxInt)) }
 
-// toUint converts a flag's value for an unsigned option; [config.check]
-// has refused negative ones, and the rest saturate to the largest.
+// toUint converts a flag's value for an unsigned option. A negative value
+// becomes the largest, which the library refuses where it has a bound
+// (the accounting mode); [config.check] refuses it for the others.
 func toUint(v int64) uint64 {
 	if v < 0 {
 		return math.MaxUint64
