@@ -5,10 +5,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"strings"
 
+	"github.com/nfmeter/nfmeter/userspace/afpacket"
 	"github.com/nfmeter/nfmeter/userspace/export"
 	"github.com/nfmeter/nfmeter/userspace/flows"
+	"github.com/nfmeter/nfmeter/userspace/kmeter"
 	"github.com/nfmeter/nfmeter/userspace/ndpi"
 )
 
@@ -83,6 +86,8 @@ values.
 Options:
 `
 
+// newFlagSet declares the flags. The defaults of library parameters, and
+// the limits the help gives, are the libraries' own.
 func newFlagSet(cfg *config, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet("nfmeter", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -90,33 +95,35 @@ func newFlagSet(cfg *config, stderr io.Writer) *flag.FlagSet {
 		fmt.Fprint(fs.Output(), usageHead)
 		fs.PrintDefaults()
 	}
+	kd := kmeter.DefaultOptions()
+	d := &kd.Flow
 	fs.StringVar(&cfg.iface, "interface", "", "meter a live network `interface` until interrupted (instead of --pcap)")
 	fs.StringVar(&cfg.mode, "mode", "auto", "live capture path: auto (XDP ingress + TC egress in the kernel, else TC, else AF_PACKET), xdp, tc, afpacket")
 	fs.BoolVar(&cfg.promisc, "promiscuous-mode", true, "live capture: receive frames for other hosts too (AF_PACKET; XDP and TC see every frame anyway)")
-	fs.Int64Var(&cfg.socketBufferSize, "socket-buffer-size", 0, "live capture: AF_PACKET ring size per meter in `bytes` (0: 8 MiB)")
+	fs.Int64Var(&cfg.socketBufferSize, "socket-buffer-size", 0, fmt.Sprintf("live capture: AF_PACKET ring size per meter in `bytes` (0: %d MiB)", afpacket.DefaultBufferSize>>20))
 	fs.Int64Var(&cfg.performanceReport, "performance-report", 0, "live capture: print a JSON line of counters to stdout every `S` seconds (0: off)")
 	fs.StringVar(&cfg.readyFile, "ready-file", "", "live capture: create this `file` once capture is attached (for scripts and tests)")
-	fs.Int64Var(&cfg.kernelMaxFlows, "kernel-max-flows", 131072, "kernel path: flows the kernel table holds at once, about 410 bytes of kernel memory each (flows beyond are metered in userspace and counted)")
-	fs.Int64Var(&cfg.ringBufferSize, "ring-buffer-size", 32<<20, "kernel path: ring buffer `bytes` for first packets and punted frames (a power of two)")
-	fs.Int64Var(&cfg.sysvisMode, "system-visibility-mode", 0, "1 adds system_process_pid and system_process_name, the local process of each flow (live capture; 0: off)")
-	fs.Int64Var(&cfg.sysvisPollMs, "system-visibility-poll-ms", 100, "poll backend: `milliseconds` between two reads of the socket table (0: without pause)")
+	fs.Int64Var(&cfg.kernelMaxFlows, "kernel-max-flows", int64(kd.MaxFlows), "kernel path: flows the kernel table holds at once, about 410 bytes of kernel memory each (flows beyond are metered in userspace and counted)")
+	fs.Int64Var(&cfg.ringBufferSize, "ring-buffer-size", int64(kd.RingBytes), "kernel path: ring buffer `bytes` for first packets and punted frames (a power of two)")
+	fs.Int64Var(&cfg.sysvisMode, "system-visibility-mode", int64(d.SystemVisibilityMode), "1 adds system_process_pid and system_process_name, the local process of each flow (live capture; 0: off)")
+	fs.Int64Var(&cfg.sysvisPollMs, "system-visibility-poll-ms", int64(d.SystemVisibilityPollMs), "poll backend: `milliseconds` between two reads of the socket table (0: without pause)")
 	fs.StringVar(&cfg.sysvisBackend, "system-visibility-backend", "auto", "how processes are found: auto (kprobe, else fentry, else tracepoint, else poll), kprobe, fentry, tracepoint (BPF tracepoints and cgroup hooks), poll (sock_diag and /proc, as NFStream)")
 	fs.Var(listFlag{&cfg.pcaps}, "pcap", "capture `file` (pcap or pcapng); repeat to read several files as one source")
 	fs.StringVar(&cfg.output, "output", "", "output `path` (\"-\" for stdout; default <first pcap>.csv, or .parquet with --format parquet)")
 	fs.StringVar(&cfg.output, "o", "", "shorthand for --output")
-	fs.BoolVar(&cfg.decodeTunnels, "decode-tunnels", true, "decode GTP-U, CAPWAP and TZSP tunnels")
-	fs.StringVar(&cfg.bpfFilter, "bpf-filter", "", "libpcap filter `expression` applied before metering")
-	fs.Int64Var(&cfg.snapshotLength, "snapshot-length", 1536, "live capture snap length in bytes (no effect on files)")
-	fs.Int64Var(&cfg.idleTimeout, "idle-timeout", 120, "idle timeout in `seconds`")
-	fs.Int64Var(&cfg.activeTimeout, "active-timeout", 1800, "active timeout in `seconds`")
-	fs.Int64Var(&cfg.accountingMode, "accounting-mode", 0, "size counted: 0 wire length, 1 IP, 2 transport, 3 payload")
-	fs.Int64Var(&cfg.nDissections, "n-dissections", 20, "packets per flow given to nDPI for application labels (0 to 255; 0 disables nDPI)")
-	fs.Int64Var(&cfg.ndpiShards, "ndpi-shards", 1, "nDPI modules flows are spread over by hash, each on its own goroutine when --n-meters > 1 (labels depend on this number, never on --n-meters; 1 is NFStream's behaviour)")
+	fs.BoolVar(&cfg.decodeTunnels, "decode-tunnels", d.DecodeTunnels, "decode GTP-U, CAPWAP and TZSP tunnels")
+	fs.StringVar(&cfg.bpfFilter, "bpf-filter", d.BPFFilter, "libpcap filter `expression` applied before metering")
+	fs.Int64Var(&cfg.snapshotLength, "snapshot-length", int64(d.SnapshotLength), "live capture snap length in bytes (no effect on files)")
+	fs.Int64Var(&cfg.idleTimeout, "idle-timeout", int64(d.IdleTimeout), "idle timeout in `seconds`")
+	fs.Int64Var(&cfg.activeTimeout, "active-timeout", int64(d.ActiveTimeout), "active timeout in `seconds`")
+	fs.Int64Var(&cfg.accountingMode, "accounting-mode", int64(d.AccountingMode), "size counted: 0 wire length, 1 IP, 2 transport, 3 payload")
+	fs.Int64Var(&cfg.nDissections, "n-dissections", int64(d.NDissections), fmt.Sprintf("packets per flow given to nDPI for application labels (0 to %d; 0 disables nDPI)", flows.MaxNDissections))
+	fs.Int64Var(&cfg.ndpiShards, "ndpi-shards", int64(d.DissectorShards), "nDPI modules flows are spread over by hash, each on its own goroutine when --n-meters > 1 (labels depend on this number, never on --n-meters; 1 is NFStream's behaviour)")
 	fs.BoolVar(&cfg.ndpiRawLabels, "ndpi-raw-labels", false, "report nDPI 4.2's own labels and confidence numbers instead of NFStream-compatible ones")
-	fs.BoolVar(&cfg.statistical, "statistical-analysis", false, "add the 48 post-mortem statistics")
-	fs.Int64Var(&cfg.splt, "splt-analysis", 0, "record direction, size and gap of the first `N` packets (0 to 65535)")
-	fs.Int64Var(&cfg.nMeters, "n-meters", 0, "parallel workers (0: one per CPU); output is identical for every value")
-	fs.Int64Var(&cfg.maxNFlows, "max-nflows", 0, "stop after this many flows (0: unlimited)")
+	fs.BoolVar(&cfg.statistical, "statistical-analysis", d.StatisticalAnalysis, "add the 48 post-mortem statistics")
+	fs.Int64Var(&cfg.splt, "splt-analysis", int64(d.SPLTAnalysis), fmt.Sprintf("record direction, size and gap of the first `N` packets (0 to %d)", flows.MaxSPLT))
+	fs.Int64Var(&cfg.nMeters, "n-meters", int64(d.NMeters), fmt.Sprintf("parallel workers (0: one per CPU, at most %d); output is identical for every value", flows.MaxAutoMeters))
+	fs.Int64Var(&cfg.maxNFlows, "max-nflows", int64(d.MaxNFlows), "stop after this many flows (0: unlimited)")
 	fs.StringVar(&cfg.columnsToAnonymize, "columns-to-anonymize", "", "comma-separated `columns` replaced by keyed BLAKE2b-512 (new key per run)")
 	fs.Int64Var(&cfg.flowsPerFile, "flows-per-file", 0, "write this many flows per file, naming files by replacing \"csv\" in the path with \"<i>.csv\" (\"parquet\" with \"<i>.parquet\" for Parquet; 0: one file)")
 	fs.Int64Var(&cfg.rotateFiles, "rotate-files", 0, "with --flows-per-file, reuse file indexes modulo this number (0: never)")
@@ -136,13 +143,16 @@ func (e *usageError) Error() string { return e.msg }
 
 func usagef(format string, a ...any) error { return &usageError{fmt.Sprintf(format, a...)} }
 
-// flagNames maps NFStream parameter names to this command's flags.
-var flagNames = map[string]string{
-	"snapshot_length": "--snapshot-length", "idle_timeout": "--idle-timeout",
-	"active_timeout": "--active-timeout", "accounting_mode": "--accounting-mode",
-	"n_dissections": "--n-dissections", "splt_analysis": "--splt-analysis", "n_meters": "--n-meters",
-	"max_nflows": "--max-nflows", "bpf_filter": "--bpf-filter",
-	"system_visibility_mode": "--system-visibility-mode", "system_visibility_poll_ms": "--system-visibility-poll-ms",
+// paramFlags maps the libraries' parameter names (the Param of a
+// [flows.ParamError] or a [kmeter.UnsupportedError]) to this command's
+// flags: the one place that knows which flag sets which parameter.
+var paramFlags = map[string]string{
+	"snapshot_length": "snapshot-length", "idle_timeout": "idle-timeout",
+	"active_timeout": "active-timeout", "accounting_mode": "accounting-mode",
+	"n_dissections": "n-dissections", "splt_analysis": "splt-analysis", "n_meters": "n-meters",
+	"max_nflows": "max-nflows", "bpf_filter": "bpf-filter", "dissector_shards": "ndpi-shards",
+	"system_visibility_mode": "system-visibility-mode", "system_visibility_poll_ms": "system-visibility-poll-ms",
+	"kernel_max_flows": "kernel-max-flows", "ring_buffer_size": "ring-buffer-size",
 }
 
 func parseArgs(args []string, stderr io.Writer) (*config, error) {
@@ -178,34 +188,8 @@ func parseArgs(args []string, stderr io.Writer) (*config, error) {
 	default:
 		return nil, usagef("invalid --mode %q: accepted values are auto, xdp, tc, afpacket", cfg.mode)
 	}
-	type rng struct {
-		flag     string
-		v        int64
-		lo, hi   int64
-		accepted string
-	}
-	for _, r := range []rng{
-		{"--snapshot-length", cfg.snapshotLength, 1, 1<<31 - 1, "1 to 2147483647 bytes"},
-		{"--idle-timeout", cfg.idleTimeout, 0, 1<<63 - 1, "integers >= 0 (seconds)"},
-		{"--active-timeout", cfg.activeTimeout, 0, 1<<63 - 1, "integers >= 0 (seconds)"},
-		{"--accounting-mode", cfg.accountingMode, 0, 3, "0, 1, 2, 3"},
-		{"--n-dissections", cfg.nDissections, 0, 255, "0 to 255"},
-		{"--splt-analysis", cfg.splt, 0, 65535, "0 to 65535"},
-		{"--n-meters", cfg.nMeters, 0, 1024, "0 (auto) to 1024"},
-		{"--ndpi-shards", cfg.ndpiShards, 1, 64, "1 to 64"},
-		{"--max-nflows", cfg.maxNFlows, 0, 1<<63 - 1, "integers >= 0"},
-		{"--flows-per-file", cfg.flowsPerFile, 0, 1<<63 - 1, "integers >= 0"},
-		{"--rotate-files", cfg.rotateFiles, 0, 1<<63 - 1, "integers >= 0"},
-		{"--socket-buffer-size", cfg.socketBufferSize, 0, 1 << 40, "0 (default) to 1 TiB"},
-		{"--performance-report", cfg.performanceReport, 0, 1<<31 - 1, "integers >= 0 (seconds)"},
-		{"--kernel-max-flows", cfg.kernelMaxFlows, 1, 1<<31 - 1, "1 to 2147483647"},
-		{"--ring-buffer-size", cfg.ringBufferSize, 4096, 1 << 30, "a power of two from 4096 to 1073741824"},
-		{"--system-visibility-mode", cfg.sysvisMode, 0, 1, "0 (off), 1 (process information)"},
-		{"--system-visibility-poll-ms", cfg.sysvisPollMs, 0, 1<<31 - 1, "integers >= 0 (milliseconds)"},
-	} {
-		if r.v < r.lo || r.v > r.hi {
-			return nil, usagef("invalid %s %d: accepted values are %s", r.flag, r.v, r.accepted)
-		}
+	if err := cfg.check(fs); err != nil {
+		return nil, err
 	}
 	if cfg.nDissections > 0 && !ndpi.Available() {
 		return nil, usagef("invalid --n-dissections %d: this nfmeter was built without nDPI (cgo and libndpi); use --n-dissections 0", cfg.nDissections)
@@ -219,9 +203,6 @@ func parseArgs(args []string, stderr io.Writer) (*config, error) {
 	case "auto", "always", "never":
 	default:
 		return nil, usagef("invalid --progress %q: accepted values are auto, always, never", cfg.progress)
-	}
-	if r := cfg.ringBufferSize; r&(r-1) != 0 {
-		return nil, usagef("invalid --ring-buffer-size %d: accepted values are a power of two from 4096 to 1073741824", r)
 	}
 	if err := cfg.resolveFormat(fs); err != nil {
 		return nil, err
@@ -272,27 +253,97 @@ func (c *config) resolveFormat(fs *flag.FlagSet) error {
 	return nil
 }
 
-// options maps the command line to the flow engine's options.
+// check refuses the values no library checks: those of the command's own
+// flags, and negative values for the libraries' unsigned options (their
+// types cannot hold one). Every other range is the libraries' to check:
+// the flow engine's and the kernel path's options are validated even when
+// reading files, as they were given.
+func (c *config) check(fs *flag.FlagSet) error {
+	for _, r := range []struct {
+		flag     string
+		v, hi    int64
+		accepted string
+	}{
+		{"socket-buffer-size", c.socketBufferSize, 1 << 40, "0 (default) to 1 TiB"},
+		{"performance-report", c.performanceReport, 1<<31 - 1, "integers >= 0 (seconds)"},
+	} {
+		if r.v < 0 || r.v > r.hi {
+			return usagef("invalid --%s %d: accepted values are %s", r.flag, r.v, r.accepted)
+		}
+	}
+	for _, u := range []struct {
+		flag, unit string
+		v          int64
+	}{
+		{"idle-timeout", " (seconds)", c.idleTimeout},
+		{"active-timeout", " (seconds)", c.activeTimeout},
+		{"max-nflows", "", c.maxNFlows},
+		{"flows-per-file", "", c.flowsPerFile},
+		{"rotate-files", "", c.rotateFiles},
+	} {
+		if u.v < 0 {
+			return usagef("invalid --%s %d: accepted values are integers >= 0%s", u.flag, u.v, u.unit)
+		}
+	}
+	ko := c.kernelOptions()
+	if err := ko.Validate(); err != nil {
+		// Values were saturated to fit the options' types: name the one
+		// given.
+		var pe *flows.ParamError
+		if errors.As(err, &pe) {
+			given := *pe
+			if f := fs.Lookup(paramFlags[pe.Param]); f != nil {
+				given.Value = f.Value.String()
+			}
+			err = &given
+		}
+		return flagError(err)
+	}
+	return nil
+}
+
+// options maps the command line to the flow engine's options. Values that
+// do not fit an option's type saturate, so that the engine refuses them
+// instead of seeing them wrap.
 func (c *config) options() flows.Options {
 	o := flows.DefaultOptions()
 	o.DecodeTunnels = c.decodeTunnels
 	o.BPFFilter = c.bpfFilter
-	o.SnapshotLength = int(c.snapshotLength)
-	o.IdleTimeout = uint64(c.idleTimeout)
-	o.ActiveTimeout = uint64(c.activeTimeout)
-	o.AccountingMode = flows.AccountingMode(c.accountingMode)
-	o.NDissections = int(c.nDissections)
+	o.SnapshotLength = toInt(c.snapshotLength)
+	o.IdleTimeout = toUint(c.idleTimeout)
+	o.ActiveTimeout = toUint(c.activeTimeout)
+	o.AccountingMode = flows.AccountingMode(min(toUint(c.accountingMode), math.MaxUint8))
+	o.NDissections = toInt(c.nDissections)
 	o.StatisticalAnalysis = c.statistical
-	o.SPLTAnalysis = int(c.splt)
-	o.NMeters = int(c.nMeters)
-	o.MaxNFlows = uint64(c.maxNFlows)
-	o.SystemVisibilityMode = int(c.sysvisMode)
-	o.SystemVisibilityPollMs = int(c.sysvisPollMs)
+	o.SPLTAnalysis = toInt(c.splt)
+	o.NMeters = toInt(c.nMeters)
+	o.MaxNFlows = toUint(c.maxNFlows)
+	o.SystemVisibilityMode = toInt(c.sysvisMode)
+	o.SystemVisibilityPollMs = toInt(c.sysvisPollMs)
+	o.DissectorShards = toInt(c.ndpiShards)
 	if o.NDissections > 0 {
 		o.NewDissector = ndpi.NewDissector(ndpi.Options{NDissections: o.NDissections, RawLabels: c.ndpiRawLabels})
-		o.DissectorShards = int(c.ndpiShards)
 	}
 	return o
+}
+
+// kernelOptions maps the command line to the kernel path's options.
+func (c *config) kernelOptions() kmeter.Options {
+	return kmeter.Options{Flow: c.options(), MaxFlows: toInt(c.kernelMaxFlows), RingBytes: toInt(c.ringBufferSize)}
+}
+
+// toInt converts a flag's value for an int option, saturating where int
+// has 32 bits.
+func toInt(v int64) int { return int(min(max(v, math.MinInt), math.MaxInt)) }
+
+// toUint converts a flag's value for an unsigned option. A negative value
+// becomes the largest, which the library refuses where it has a bound
+// (the accounting mode); [config.check] refuses it for the others.
+func toUint(v int64) uint64 {
+	if v < 0 {
+		return math.MaxUint64
+	}
+	return uint64(v)
 }
 
 func (c *config) anonymizeColumns() []string {
@@ -308,15 +359,27 @@ func (c *config) anonymizeColumns() []string {
 	return out
 }
 
-// flagError rewrites an engine parameter error with the flag name.
+// flagError rewrites a library's parameter error with the flag's name.
 func flagError(err error) error {
 	var pe *flows.ParamError
 	if errors.As(err, &pe) {
-		name := flagNames[pe.Param]
-		if name == "" {
-			name = pe.Param
+		name := pe.Param
+		if f, ok := paramFlags[pe.Param]; ok {
+			name = "--" + f
 		}
 		return usagef("invalid %s %v: accepted values are %s", name, pe.Value, pe.Accepted)
 	}
 	return err
+}
+
+// unsupported says which flag asks for what the kernel path cannot run
+// (a [kmeter.UnsupportedError]).
+func unsupported(err error) string {
+	var ue *kmeter.UnsupportedError
+	if errors.As(err, &ue) {
+		if f, ok := paramFlags[ue.Param]; ok {
+			return fmt.Sprintf("--%s: %v", f, err)
+		}
+	}
+	return err.Error()
 }

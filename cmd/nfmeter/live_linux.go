@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"iter"
+	"log/slog"
 	"net"
 	"runtime"
 	"sync"
@@ -38,39 +39,42 @@ func startLive(ctx context.Context, cfg *config, opts flows.Options, logf func(s
 func startMode(ctx context.Context, cfg *config, opts flows.Options, logf func(string, ...any)) (*liveRun, error) {
 	switch cfg.mode {
 	case "xdp":
-		return startKernel(ctx, cfg, opts, kmeter.HookXDP)
+		return startKernel(ctx, cfg, opts, kmeter.HookXDP, logf)
 	case "tc":
-		return startKernel(ctx, cfg, opts, kmeter.HookTC)
+		return startKernel(ctx, cfg, opts, kmeter.HookTC, logf)
 	case "afpacket":
 		return startAFPacket(ctx, cfg, opts)
 	}
-	switch {
-	case len(opts.Plugins) > 0:
-		logf("plugins need every packet: using AF_PACKET")
-	case opts.BPFFilter != "":
-		logf("--bpf-filter runs in userspace: using AF_PACKET")
-	default:
-		sup := kmeter.Probe()
-		for _, h := range []kmeter.Hook{kmeter.HookXDP, kmeter.HookTC} {
-			if err := sup.Usable(h); err != nil {
-				logf("kernel path with %s unavailable: %v", h, err)
-				continue
-			}
-			run, err := startKernel(ctx, cfg, opts, h)
-			if err == nil {
-				return run, nil
-			}
-			logf("kernel path with %s: %v", h, err)
-		}
-		logf("falling back to AF_PACKET")
+	if err := kmeter.Supports(&opts); err != nil {
+		logf("%s: using AF_PACKET", unsupported(err))
+		return startAFPacket(ctx, cfg, opts)
 	}
+	sup := kmeter.Probe()
+	for _, h := range []kmeter.Hook{kmeter.HookXDP, kmeter.HookTC} {
+		if err := sup.Usable(h); err != nil {
+			logf("kernel path with %s unavailable: %v", h, err)
+			continue
+		}
+		run, err := startKernel(ctx, cfg, opts, h, logf)
+		if err == nil {
+			return run, nil
+		}
+		logf("kernel path with %s: %v", h, err)
+	}
+	logf("falling back to AF_PACKET")
 	return startAFPacket(ctx, cfg, opts)
 }
 
-func startKernel(ctx context.Context, cfg *config, opts flows.Options, h kmeter.Hook) (*liveRun, error) {
-	m, err := kmeter.New(kmeter.Options{
-		Flow: opts, MaxFlows: int(cfg.kernelMaxFlows), RingBytes: int(cfg.ringBufferSize),
-	})
+// startKernel starts the kernel path with hook h; its warnings go to
+// logf.
+func startKernel(ctx context.Context, cfg *config, opts flows.Options, h kmeter.Hook, logf func(string, ...any)) (*liveRun, error) {
+	ko := cfg.kernelOptions()
+	ko.Flow = opts
+	ko.Logger = slog.New(logfHandler{func(format string, a ...any) { logf("warning: kernel path: "+format, a...) }})
+	m, err := kmeter.New(ko)
+	if errors.Is(err, kmeter.ErrUnsupported) {
+		return nil, fmt.Errorf("--mode %s: %s: use --mode afpacket", h, unsupported(err))
+	}
 	if err != nil {
 		return nil, fmt.Errorf("--mode %s: %w", h, err)
 	}

@@ -10,7 +10,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"runtime"
 	"runtime/debug"
 	"runtime/pprof"
 	"sync/atomic"
@@ -198,7 +197,7 @@ func newSink(cfg *config, opts *flows.Options, stdout io.Writer) (flowSink, erro
 		FlowsPerFile:       uint64(cfg.flowsPerFile),
 		RotateFiles:        uint64(cfg.rotateFiles),
 		ColumnsToAnonymize: cfg.anonymizeColumns(),
-		Workers:            formatWorkers(opts.NMeters),
+		Workers:            formatWorkers(opts),
 	}
 	schema := func(first *flows.Flow) *flows.Schema { return flows.NewSchema(opts, first) }
 	if cfg.format != "parquet" {
@@ -217,15 +216,14 @@ func newSink(cfg *config, opts *flows.Options, stdout io.Writer) (flowSink, erro
 }
 
 // formatWorkers is how many goroutines format CSV rows: none with one
-// meter (everything on one core), else half the meters, at least one.
-func formatWorkers(nMeters int) int {
-	if nMeters == 0 {
-		nMeters = runtime.GOMAXPROCS(0)
-	}
-	if nMeters <= 1 {
+// meter (everything on one core), else half the meters
+// ([flows.Options.Meters]), at least one.
+func formatWorkers(o *flows.Options) int {
+	n := o.Meters()
+	if n <= 1 {
 		return 0
 	}
-	return max(nMeters/2, 1)
+	return max(n/2, 1)
 }
 
 func isTerminal(w io.Writer) bool {

@@ -2,7 +2,6 @@ package flows
 
 import (
 	"fmt"
-	"log/slog"
 	"runtime"
 )
 
@@ -17,11 +16,18 @@ const (
 	AccountPayload   AccountingMode = 3 // L4 payload length
 )
 
-// Limits of the options, as NFStream validates them.
+// Limits of the options, as NFStream validates them, and nfmeter's own.
 const (
-	MaxNDissections = 255
-	MaxSPLT         = 65535
-	maxTimeoutSec   = (1<<64 - 1) / 1000
+	MaxNDissections    = 255
+	MaxSPLT            = 65535
+	MaxSnapshotLength  = 1<<31 - 1 // libpcap's snaplen is a C int
+	MaxNMeters         = 1024
+	MaxDissectorShards = 64
+	// MaxAutoMeters caps the meters [Options.Meters] picks from the CPU
+	// count.
+	MaxAutoMeters = 8
+	maxTimeoutSec = (1<<64 - 1) / 1000
+	maxPollMs     = 1<<31 - 1
 )
 
 // Options configures a [Streamer]. Start from [DefaultOptions]: the zero
@@ -36,10 +42,9 @@ type Options struct {
 	NDissections        int            // packets given to nDPI per flow (n_dissections), 0 disables it
 	StatisticalAnalysis bool           // the 48 post-mortem statistics (statistical_analysis)
 	SPLTAnalysis        int            // early packet sequence length (splt_analysis)
-	NMeters             int            // parallel workers; 0 picks from the CPU count (n_meters)
+	NMeters             int            // parallel workers; 0 picks from the CPU count (n_meters), see [Options.Meters]
 	MaxNFlows           uint64         // stop after this many flows; 0 is unlimited (max_nflows)
 	Plugins             []Plugin       // user plugins, run in order (udps)
-	Logger              *slog.Logger   // nil discards logs
 	// SystemVisibilityMode is NFStream's system_visibility_mode: 1 adds the
 	// columns system_process_pid and system_process_name, filled by the
 	// caller (live capture: userspace/sysvis) through [Flow.SetProcess];
@@ -56,9 +61,10 @@ type Options struct {
 	// iteration; required when NDissections > 0. See userspace/ndpi.
 	NewDissector func() (Dissector, error)
 	// DissectorShards is the number of dissectors (nDPI modules) flows are
-	// spread over by hash; with NMeters > 1 each runs on its own goroutine.
-	// Labels depend on this number (nDPI caches are per module) but not on
-	// NMeters. 0 means 1, which is what NFStream's single meter does.
+	// spread over by hash, 1 to [MaxDissectorShards]; with NMeters > 1 each
+	// runs on its own goroutine. Labels depend on this number (nDPI caches
+	// are per module) but not on NMeters. [DefaultOptions] sets 1, which is
+	// what NFStream's single meter does. It matters only with NDissections > 0.
 	DissectorShards int
 }
 
@@ -94,11 +100,15 @@ func DefaultOptions() Options {
 		NDissections:   20,
 
 		SystemVisibilityPollMs: 100,
+		DissectorShards:        1,
 	}
 }
 
 // ParamError reports an option outside its accepted range. Param is the
-// NFStream parameter name (snake_case).
+// parameter's snake_case name: NFStream's for NFStream's parameters (and
+// for the options of other packages that report a ParamError, the name a
+// command line would give them), so that a caller can name its own
+// setting for it.
 type ParamError struct {
 	Param    string
 	Value    any
@@ -109,12 +119,15 @@ func (e *ParamError) Error() string {
 	return fmt.Sprintf("invalid %s %v: accepted values are %s", e.Param, e.Value, e.Accepted)
 }
 
-// Validate checks every option against NFStream's accepted ranges and returns
-// a [*ParamError] for the first one out of range, in NFStream's order.
+// Validate checks every option against NFStream's accepted ranges (and
+// nfmeter's, for its own options) and returns a [*ParamError] for the first
+// one out of range, in NFStream's order. It is the only check of these
+// ranges: callers map the error to their own setting rather than check
+// again.
 func (o *Options) Validate() error {
 	switch {
-	case o.SnapshotLength <= 0:
-		return &ParamError{"snapshot_length", o.SnapshotLength, "integers > 0"}
+	case o.SnapshotLength <= 0 || o.SnapshotLength > MaxSnapshotLength:
+		return &ParamError{"snapshot_length", o.SnapshotLength, fmt.Sprintf("1 to %d bytes", MaxSnapshotLength)}
 	case o.IdleTimeout > maxTimeoutSec:
 		return &ParamError{"idle_timeout", o.IdleTimeout, fmt.Sprintf("0 to %d seconds", uint64(maxTimeoutSec))}
 	case o.ActiveTimeout > maxTimeoutSec:
@@ -125,11 +138,13 @@ func (o *Options) Validate() error {
 		return &ParamError{"n_dissections", o.NDissections, "0 to 255"}
 	case o.SPLTAnalysis < 0 || o.SPLTAnalysis > MaxSPLT:
 		return &ParamError{"splt_analysis", o.SPLTAnalysis, "0 to 65535"}
-	case o.NMeters < 0 || o.NMeters > 1024:
-		return &ParamError{"n_meters", o.NMeters, "0 (auto) to 1024"}
+	case o.NMeters < 0 || o.NMeters > MaxNMeters:
+		return &ParamError{"n_meters", o.NMeters, fmt.Sprintf("0 (auto) to %d", MaxNMeters)}
+	case o.DissectorShards < 1 || o.DissectorShards > MaxDissectorShards:
+		return &ParamError{"dissector_shards", o.DissectorShards, fmt.Sprintf("1 to %d", MaxDissectorShards)}
 	case o.SystemVisibilityMode != 0 && o.SystemVisibilityMode != 1:
 		return &ParamError{"system_visibility_mode", o.SystemVisibilityMode, "0 (off), 1 (process information)"}
-	case o.SystemVisibilityPollMs < 0:
+	case o.SystemVisibilityPollMs < 0 || o.SystemVisibilityPollMs > maxPollMs:
 		return &ParamError{"system_visibility_poll_ms", o.SystemVisibilityPollMs, "integers >= 0 (milliseconds)"}
 	}
 	for i, p := range o.Plugins {
@@ -157,10 +172,13 @@ func (o *Options) newDissectorShards() ([]Dissector, error) {
 	return ds, nil
 }
 
-// meters resolves NMeters: 0 means one per CPU, at most 8.
-func (o *Options) meters() int {
+// Meters is the number of meters NMeters asks for: NMeters itself, or for
+// 0 one per CPU (GOMAXPROCS), at most [MaxAutoMeters]. Every producer of
+// flows (offline, AF_PACKET) and every consumer sizing its workers by them
+// uses this one policy.
+func (o *Options) Meters() int {
 	if o.NMeters > 0 {
 		return o.NMeters
 	}
-	return min(max(runtime.GOMAXPROCS(0), 1), 8)
+	return min(max(runtime.GOMAXPROCS(0), 1), MaxAutoMeters)
 }

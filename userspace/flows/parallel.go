@@ -42,7 +42,7 @@ type batchRec struct {
 }
 
 func (s *Streamer) runParallel(ctx context.Context, m *meter) error {
-	workers := max(s.opts.meters()-1, 1)
+	workers := max(s.opts.Meters()-1, 1)
 	free := make(chan *batch, workers*4+4)
 	for range workers*4 + 4 {
 		free <- &batch{buf: make([]byte, 0, batchSize*1600), recs: make([]batchRec, 0, batchSize), kp: make([]keyedPacket, batchSize)}

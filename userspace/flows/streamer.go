@@ -104,11 +104,11 @@ func (s *Streamer) Flows(ctx context.Context) iter.Seq2[*Flow, error] {
 				yield(nil, err)
 				return
 			}
-			async := s.opts.meters() > 1 && len(s.opts.Plugins) == 0
+			async := s.opts.Meters() > 1 && len(s.opts.Plugins) == 0
 			m.dis = newDissectors(ds, s.opts.NDissections, async)
 		}
 		var err error
-		if s.opts.meters() > 1 {
+		if s.opts.Meters() > 1 {
 			err = s.runParallel(ctx, m)
 		} else {
 			err = s.runSerial(ctx, m)

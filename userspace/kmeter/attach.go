@@ -6,6 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
+	"slices"
+	"strings"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/features"
@@ -172,4 +175,81 @@ func attachXDP(prog *ebpf.Program, iface *net.Interface, forceGeneric bool) (det
 		return nil, "", fmt.Errorf("attach xdp to %s: %w", iface.Name, err)
 	}
 	return l, "generic", nil
+}
+
+// AttachOptions select fallbacks explicitly (tests use them to exercise
+// the paths a kernel would pick only when it lacks a feature).
+type AttachOptions struct {
+	GenericXDP bool // skip native XDP
+	Clsact     bool // use clsact filters even where TCX exists
+}
+
+// Attach attaches the programs to interface ifname with hook h. Links are
+// used wherever the kernel has them, so that nothing stays attached when
+// the process dies.
+func (m *Meter) Attach(ifname string, h Hook, ao AttachOptions) (Attachment, error) {
+	iface, err := net.InterfaceByName(ifname)
+	if err != nil {
+		return Attachment{}, fmt.Errorf("interface %s: %w", ifname, err)
+	}
+	if b, err := os.ReadFile("/sys/class/net/" + ifname + "/type"); err == nil {
+		// ARPHRD_ETHER and ARPHRD_LOOPBACK frames start with an Ethernet
+		// header; the programs parse nothing else.
+		if t := strings.TrimSpace(string(b)); t != "1" && t != "772" {
+			return Attachment{}, fmt.Errorf("interface %s: link type %s is not Ethernet: use AF_PACKET capture", ifname, t)
+		}
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	att := Attachment{Interface: ifname, Hook: h}
+	var ds []detacher
+	fail := func(err error) (Attachment, error) {
+		for _, d := range slices.Backward(ds) {
+			_ = d.Close()
+		}
+		return Attachment{}, err
+	}
+	haveQdisc := false
+	if h == HookXDP {
+		d, mode, err := attachXDP(m.objs.NfmXdp, iface, ao.GenericXDP)
+		if err != nil {
+			return fail(err)
+		}
+		ds = append(ds, d)
+		att.XDPMode = mode
+	} else {
+		d, kind, err := attachTC(m.objs.NfmTc, iface, false, ao.Clsact, &haveQdisc)
+		if err != nil {
+			return fail(err)
+		}
+		ds = append(ds, d)
+		att.TC = kind
+	}
+	d, kind, err := attachTC(m.objs.NfmTc, iface, true, ao.Clsact, &haveQdisc)
+	if err != nil {
+		return fail(err)
+	}
+	ds = append(ds, d)
+	att.TC = kind
+	m.attached = append(m.attached, ds...)
+	m.att = att
+	m.log.Debug("kernel path attached", "attachment", att.String())
+	return att, nil
+}
+
+// Detach removes every attachment; packets are no longer seen.
+func (m *Meter) Detach() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var errs []error
+	for _, d := range slices.Backward(m.attached) {
+		if err := d.Close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	m.attached = nil
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("detach from %s: %w", m.att.Interface, err)
+	}
+	return nil
 }

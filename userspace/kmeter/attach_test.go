@@ -36,6 +36,7 @@ func TestAttachFallbacks(t *testing.T) {
 		var got []*flows.Flow
 		var att Attachment
 		var cnt Counters
+		requireKernelPath(t)
 		ns := testutil.NetNS(t, 3500)
 		testutil.InNetNS(t, ns, func() {
 			m, err := New(Options{Flow: o})

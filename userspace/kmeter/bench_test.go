@@ -47,9 +47,10 @@ func loadBench(b *testing.B) *bpfobj.BenchObjects {
 func newBenchMeter(b *testing.B, o flows.Options, ring int) *Meter {
 	b.Helper()
 	o.IdleTimeout, o.ActiveTimeout = 1<<30, 1<<30
+	requireKernelPath(b)
 	m, err := New(Options{Flow: o, MaxFlows: 1 << 20, RingBytes: ring})
 	if err != nil {
-		testutil.SkipOrFail(b, "load kernel path: "+err.Error())
+		b.Fatalf("load kernel path: %v", err)
 	}
 	b.Cleanup(func() { m.Close() })
 	return m

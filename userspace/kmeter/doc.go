@@ -7,6 +7,9 @@
 // flows as [flows.Flow] values, like [flows.Streamer].
 //
 // It needs Linux with BPF ring buffers and CAP_BPF/CAP_NET_ADMIN; [Probe]
-// reports what the running kernel supports so that callers can fall back to
-// AF_PACKET (userspace/afpacket).
+// reports what the running kernel supports, and [Supports] whether the
+// kernel path can run given flow options (plugins and BPF filters need
+// every packet), so that callers can fall back to AF_PACKET
+// (userspace/afpacket). [Options], their defaults and [Options.Validate]
+// build on every platform.
 package kmeter

@@ -5,64 +5,16 @@ package kmeter
 import (
 	"errors"
 	"fmt"
-	"log/slog"
-	"time"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/rlimit"
 	"golang.org/x/sys/unix"
 
 	"github.com/nfmeter/nfmeter/userspace/bpfobj"
-	"github.com/nfmeter/nfmeter/userspace/flows"
 )
 
-// Defaults of [Options].
-const (
-	DefaultMaxFlows  = 131072
-	DefaultRingBytes = 32 << 20
-	// SnapMax is the most bytes of a frame the kernel copies to userspace.
-	SnapMax = len(bpfobj.MeterScratch{}.Ev.Data)
-)
-
-// Options configures a [Meter].
-type Options struct {
-	// Flow options: timeouts, accounting mode, statistics, SPLT, nDPI,
-	// decode_tunnels and the snapshot length of copied packets. Plugins
-	// and a BPF filter are refused: the kernel path sees only each flow's
-	// first packets and cannot run a libpcap filter.
-	Flow flows.Options
-	// MaxFlows is the size of the kernel flow table, preallocated at about
-	// 410 bytes of kernel memory an entry; new flows that do not fit are
-	// metered in userspace (and counted as MapFull). 0 means
-	// DefaultMaxFlows.
-	MaxFlows int
-	// RingBytes is the size of the ring buffer (a power of two, at least
-	// one page). 0 means DefaultRingBytes.
-	RingBytes int
-	// SweepInterval is how often idle flows are looked for. 0 picks
-	// from the idle timeout (at most 1 s).
-	SweepInterval time.Duration
-	Logger        *slog.Logger
-}
-
-func (o *Options) validate() error {
-	if err := o.Flow.Validate(); err != nil {
-		return err
-	}
-	if len(o.Flow.Plugins) > 0 {
-		return errors.New("plugins need every packet of a flow: use AF_PACKET capture (--mode afpacket)")
-	}
-	if o.Flow.BPFFilter != "" {
-		return errors.New("a BPF filter cannot run in the kernel path: use AF_PACKET capture (--mode afpacket)")
-	}
-	if o.MaxFlows < 0 {
-		return fmt.Errorf("kernel flow table size %d: must be positive", o.MaxFlows)
-	}
-	if r := o.RingBytes; r != 0 && (r < unix.Getpagesize() || r&(r-1) != 0) {
-		return fmt.Errorf("ring buffer size %d: must be a power of two of at least %d bytes", r, unix.Getpagesize())
-	}
-	return nil
-}
+// SnapMax is the most bytes of a frame the kernel copies to userspace.
+const SnapMax = len(bpfobj.MeterScratch{}.Ev.Data)
 
 // clock converts CLOCK_MONOTONIC (bpf_ktime_get_ns, the cheapest precise
 // clock a program can read) to wall-clock milliseconds with the offset the
@@ -122,16 +74,9 @@ func load(o *Options, c clock) (*bpfobj.MeterObjects, error) {
 			return nil, fmt.Errorf("set %s: %w", name, err)
 		}
 	}
-	maxFlows := o.MaxFlows
-	if maxFlows == 0 {
-		maxFlows = DefaultMaxFlows
-	}
-	ring := o.RingBytes
-	if ring == 0 {
-		ring = DefaultRingBytes
-	}
-	spec.Maps[bpfobj.MeterMapFlows].MaxEntries = uint32(maxFlows)
-	spec.Maps[bpfobj.MeterMapEvents].MaxEntries = uint32(ring)
+	// Both sizes are set and validated by New.
+	spec.Maps[bpfobj.MeterMapFlows].MaxEntries = uint32(o.MaxFlows)
+	spec.Maps[bpfobj.MeterMapEvents].MaxEntries = uint32(o.RingBytes)
 	var objs bpfobj.MeterObjects
 	if err := spec.LoadAndAssign(&objs, nil); err != nil {
 		var ve *ebpf.VerifierError

@@ -36,9 +36,10 @@ func udpFlows(n, perFlow int) ([]pcapreplay.Packet, []int) {
 // ring meanwhile), then collects every flow.
 func drain(tb testing.TB, o Options, frames []pcapreplay.Packet) ([]*flows.Flow, Counters) {
 	tb.Helper()
+	requireKernelPath(tb)
 	m, err := New(o)
 	if err != nil {
-		testutil.SkipOrFail(tb, "load kernel path: "+err.Error())
+		tb.Fatalf("load kernel path: %v", err)
 	}
 	defer m.Close()
 	for i := range frames {

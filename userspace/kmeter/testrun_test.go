@@ -5,6 +5,7 @@ package kmeter
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"path/filepath"
 	"sort"
@@ -18,6 +19,23 @@ import (
 	"github.com/nfmeter/nfmeter/userspace/flows"
 	"github.com/nfmeter/nfmeter/userspace/ndpi"
 )
+
+// requireKernelPath skips tb, or fails it under NFMETER_TEST_REQUIRE_BPF=1,
+// only when the process lacks the privilege or a feature probe shows the
+// kernel lacks what the kernel path needs (ring buffers, XDP and TC
+// programs). After it, failing to load the kernel path is a failure, never
+// a skip; so is a probe that proves nothing either way.
+func requireKernelPath(tb testing.TB) {
+	tb.Helper()
+	testutil.RequirePrivilege(tb)
+	switch err := Probe().Usable(HookXDP); {
+	case err == nil:
+	case errors.Is(err, ebpf.ErrNotSupported):
+		testutil.SkipOrFail(tb, "kernel path: "+err.Error())
+	default:
+		tb.Fatalf("probe the kernel path's features: %v", err)
+	}
+}
 
 // frameSource replays frames as a flows.Source, with the wire length equal
 // to the captured length (what an XDP program sees).
@@ -116,9 +134,10 @@ func flowsCSV(tb testing.TB, o flows.Options, fs []*flows.Flow) []byte {
 // Flows collects, then stops and returns every flow and the counters.
 func runXDP(tb testing.TB, o Options, frames []pcapreplay.Packet) ([]*flows.Flow, Counters) {
 	tb.Helper()
+	requireKernelPath(tb)
 	m, err := New(o)
 	if err != nil {
-		testutil.SkipOrFail(tb, "load kernel path: "+err.Error())
+		tb.Fatalf("load kernel path: %v", err)
 	}
 	defer m.Close()
 	ctx, cancel := context.WithCancel(context.Background())
