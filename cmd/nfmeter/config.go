@@ -7,6 +7,7 @@ import (
 	"io"
 	"strings"
 
+	"github.com/nfmeter/nfmeter/userspace/bpffilter"
 	"github.com/nfmeter/nfmeter/userspace/export"
 	"github.com/nfmeter/nfmeter/userspace/flows"
 	"github.com/nfmeter/nfmeter/userspace/ndpi"
@@ -277,6 +278,7 @@ func (c *config) options() flows.Options {
 	o := flows.DefaultOptions()
 	o.DecodeTunnels = c.decodeTunnels
 	o.BPFFilter = c.bpfFilter
+	o.NewFilter = func(expr string, dlt int) (flows.Filter, error) { return bpffilter.Compile(expr, dlt, 0) }
 	o.SnapshotLength = int(c.snapshotLength)
 	o.IdleTimeout = uint64(c.idleTimeout)
 	o.ActiveTimeout = uint64(c.activeTimeout)

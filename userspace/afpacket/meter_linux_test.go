@@ -26,7 +26,7 @@ type untilIdle struct {
 	done <-chan struct{}
 }
 
-func (u *untilIdle) Next(p *pcapreplay.Packet) error {
+func (u *untilIdle) Next(p *flows.Frame) error {
 	for {
 		err := u.s.Next(p)
 		if !errors.Is(err, ErrTimeout) {
