@@ -153,3 +153,63 @@ func TestMeterLive(t *testing.T) {
 		})
 	}
 }
+
+// A Meter (a fanout group, one streamer per socket, merged) finds the
+// flows of the offline run, numbered 0, 1, 2, ...; cancelling its context
+// ends it without error once what was captured is metered.
+func TestMeterType(t *testing.T) {
+	ns := mustNetNS(t)
+	opts := flows.DefaultOptions()
+	opts.NDissections = 0
+	opts.StatisticalAnalysis = true
+	opts.NMeters = 1
+	want := summaries(testutil.MeterFile(t, demoPcap, opts))
+	// GIVEN a meter of two sockets on vb
+	opts.NMeters = 2
+	var (
+		m   *Meter
+		err error
+	)
+	inNetNS(t, ns, func() {
+		m, err = NewMeter("vb", MeterOptions{Flow: opts, Socket: Options{PollTimeout: 50 * time.Millisecond}})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	if s := m.String(); s != "AF_PACKET (TPACKET_V3, fanout of 2) on vb" {
+		t.Errorf("String() = %q", s)
+	}
+	in := mustInjector(t, ns, "va")
+	// WHEN the demo capture is replayed into va, and the meter is then
+	// stopped
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		replay(t, in, done)
+		time.Sleep(200 * time.Millisecond)
+		cancel()
+	}()
+	var got []*flows.Flow
+	for f, err := range m.Flows(ctx) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f.ID != uint64(len(got)) {
+			t.Errorf("flow %d has id %d", len(got), f.ID)
+		}
+		got = append(got, f)
+	}
+	<-done
+	// THEN the flows are those of the offline run, counted
+	if g := summaries(got); !slices.Equal(g, want) {
+		t.Errorf("live flows differ from the offline run:\n got\n%s\nwant\n%s", strings.Join(g, "\n"), strings.Join(want, "\n"))
+	}
+	c, err := m.Counters()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.PerMeter) != 2 || c.PerMeter[0]+c.PerMeter[1] != c.Processed || c.Processed == 0 || c.Flows != uint64(len(got)) {
+		t.Errorf("counters %+v, %d flows", c, len(got))
+	}
+}
