@@ -80,6 +80,21 @@ func meter(src flows.Source, opts flows.Options) ([]*flows.Flow, error) {
 	return out, nil
 }
 
+// offlineDemo returns the engine options of the live tests and the
+// summaries of the flows they find in the demo capture offline.
+func offlineDemo(t *testing.T) (flows.Options, []string) {
+	t.Helper()
+	opts := flows.DefaultOptions()
+	opts.NDissections = 0
+	opts.StatisticalAnalysis = true
+	opts.NMeters = 1
+	want := summaries(testutil.MeterFile(t, demoPcap, opts))
+	if len(want) < 10 {
+		t.Fatalf("%d flows offline", len(want))
+	}
+	return opts, want
+}
+
 // replay sends the demo capture onto va at its own pace and closes done.
 func replay(t *testing.T, in *pcapreplay.Injector, done chan<- struct{}) {
 	defer close(done)
@@ -101,14 +116,7 @@ func replay(t *testing.T, in *pcapreplay.Injector, done chan<- struct{}) {
 // find them too.
 func TestMeterLive(t *testing.T) {
 	ns := mustNetNS(t)
-	opts := flows.DefaultOptions()
-	opts.NDissections = 0
-	opts.StatisticalAnalysis = true
-	opts.NMeters = 1
-	want := summaries(testutil.MeterFile(t, demoPcap, opts))
-	if len(want) < 10 {
-		t.Fatalf("%d flows offline", len(want))
-	}
+	opts, want := offlineDemo(t)
 	for _, tc := range []struct {
 		name           string
 		sockets, meter int
@@ -159,11 +167,7 @@ func TestMeterLive(t *testing.T) {
 // ends it without error once what was captured is metered.
 func TestMeterType(t *testing.T) {
 	ns := mustNetNS(t)
-	opts := flows.DefaultOptions()
-	opts.NDissections = 0
-	opts.StatisticalAnalysis = true
-	opts.NMeters = 1
-	want := summaries(testutil.MeterFile(t, demoPcap, opts))
+	opts, want := offlineDemo(t)
 	// GIVEN a meter of two sockets on vb
 	opts.NMeters = 2
 	var (
