@@ -7,43 +7,32 @@ import (
 	"io"
 	"io/fs"
 	"os"
+
+	"github.com/nfmeter/nfmeter/userspace/flows"
 )
 
-// Packet is one captured record, as libpcap's pcap_next_ex delivers it.
+// Packet is one captured record, as libpcap's pcap_next_ex delivers it:
+// the flow engine's [flows.Frame], which [Reader.Next] fills in place.
 // Data aliases the reader's internal buffer and is only valid until the
-// next call to [Reader.Next].
-type Packet struct {
-	// Sec is the struct timeval tv_sec. For classic pcap it is the 32-bit
-	// record field read as an int32 (as a uint32 in big-endian files).
-	Sec int64
-	// Usec is the struct timeval tv_usec: the 32-bit field of classic
-	// pcap, signed like Sec (divided by 1000, truncating toward zero, in
-	// nanosecond files), or the pcapng fraction scaled to microseconds.
-	// It may be negative or above 999999 in damaged files.
-	Usec int64
-	// CapLen is the number of captured bytes, len(Data), after libpcap's
-	// truncation to the file's snapshot length.
-	CapLen uint32
-	// WireLen is the original length on the wire, as stored in the file.
-	WireLen uint32
-	// LinkType is the DLT_ value of the packet (LINKTYPE_RAW is reported
-	// as DLT_RAW, 12).
-	LinkType int
-	// Offset is the byte offset of the record or block in File.
-	Offset int64
-	// File is the path of the file the packet comes from.
-	File string
-	// Data holds the captured bytes.
-	Data []byte
-}
-
-// TimeMs returns the packet time in milliseconds the way NFStream computes
-// it: (uint64)(int64)tv_sec*1000 + tv_usec/1000, with the division
-// truncating toward zero and everything modulo 2^64. The result is not
-// clamped, so a negative Usec makes it smaller.
-func (p *Packet) TimeMs() uint64 {
-	return uint64(p.Sec)*1000 + uint64(p.Usec/1000)
-}
+// next call to [Reader.Next]. The fields hold:
+//
+//   - Sec: the struct timeval tv_sec. For classic pcap it is the 32-bit
+//     record field read as an int32 (as a uint32 in big-endian files).
+//   - Usec: the struct timeval tv_usec: the 32-bit field of classic pcap,
+//     signed like Sec (divided by 1000, truncating toward zero, in
+//     nanosecond files), or the pcapng fraction scaled to microseconds. It
+//     may be negative or above 999999 in damaged files.
+//   - CapLen: the number of captured bytes, len(Data), after libpcap's
+//     truncation to the file's snapshot length.
+//   - WireLen: the original length on the wire, as stored in the file.
+//   - LinkType: the DLT_ value of the packet (LINKTYPE_RAW is reported as
+//     DLT_RAW, 12).
+//   - Offset: the byte offset of the record or block in File.
+//   - File: the path of the file the packet comes from.
+//   - Data: the captured bytes.
+//
+// Its TimeMs method gives the time in milliseconds as NFStream computes it.
+type Packet = flows.Frame
 
 // decoder is a capture format.
 type decoder interface {

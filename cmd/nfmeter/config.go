@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/nfmeter/nfmeter/userspace/afpacket"
+	"github.com/nfmeter/nfmeter/userspace/bpffilter"
 	"github.com/nfmeter/nfmeter/userspace/export"
 	"github.com/nfmeter/nfmeter/userspace/flows"
 	"github.com/nfmeter/nfmeter/userspace/kmeter"
@@ -309,6 +310,7 @@ func (c *config) options() flows.Options {
 	o := flows.DefaultOptions()
 	o.DecodeTunnels = c.decodeTunnels
 	o.BPFFilter = c.bpfFilter
+	o.NewFilter = func(expr string, dlt int) (flows.Filter, error) { return bpffilter.Compile(expr, dlt, 0) }
 	o.SnapshotLength = toInt(c.snapshotLength)
 	o.IdleTimeout = toUint(c.idleTimeout)
 	o.ActiveTimeout = toUint(c.activeTimeout)

@@ -7,7 +7,6 @@ import (
 	"io"
 	"iter"
 	"os"
-	"sync/atomic"
 	"time"
 
 	"github.com/nfmeter/nfmeter/userspace/flows"
@@ -70,31 +69,13 @@ func meterLive(ctx context.Context, cfg *config, stdout, stderr io.Writer) error
 		}
 	}
 	start := time.Now()
-	var nflows atomic.Uint64 // flows written, read by the report
+	w := &flowWriter{sink: sink, annotate: annotate, stderr: stderr}
 	stopReport := func() {}
 	if cfg.performanceReport > 0 {
-		stopReport = startReport(stdout, time.Duration(cfg.performanceReport)*time.Second, run.stats, nflows.Load)
+		stopReport = startReport(stdout, time.Duration(cfg.performanceReport)*time.Second, run.stats, w.written.Load)
 	}
-	var runErr error
-	for f, err := range run.flows {
-		if err != nil {
-			runErr = err
-			break
-		}
-		if annotate != nil {
-			annotate(f)
-		}
-		if werr := sink.Write(f); werr != nil {
-			runErr = werr
-			break
-		}
-		nflows.Add(1)
-	}
-	stopReport()
-	st := run.stats()
-	if cerr := sink.Close(); runErr == nil {
-		runErr = cerr
-	}
+	runErr := w.write(run.flows, stopReport)
+	st := run.stats() // before the capture is closed
 	if cerr := run.close(); runErr == nil && cerr != nil {
 		runErr = cerr
 	}

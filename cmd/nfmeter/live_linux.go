@@ -6,18 +6,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"iter"
 	"log/slog"
 	"net"
-	"runtime"
 	"sync"
-	"sync/atomic"
-	"time"
 
 	"golang.org/x/sys/unix"
 
-	"github.com/nfmeter/nfmeter/pcapreplay"
 	"github.com/nfmeter/nfmeter/userspace/afpacket"
 	"github.com/nfmeter/nfmeter/userspace/flows"
 	"github.com/nfmeter/nfmeter/userspace/kmeter"
@@ -109,141 +103,28 @@ func startKernel(ctx context.Context, cfg *config, opts flows.Options, h kmeter.
 	}, nil
 }
 
-// idleSocket turns the socket's poll timeout into flows.ErrIdle, so that
-// flows expire while the interface is quiet. Once stopping (the time it
-// began is in stop), it reads what the ring still holds and then ends the
-// source, within drainLimit.
-type idleSocket struct {
-	s    *afpacket.Socket
-	stop *atomic.Int64 // unix ns; 0 while running
-}
-
-// drainLimit bounds how long a stopping socket keeps reading frames that
-// are still coming.
-const drainLimit = time.Second
-
-func (i idleSocket) Next(p *pcapreplay.Packet) error {
-	err := i.s.Next(p)
-	if since := i.stop.Load(); since != 0 {
-		if errors.Is(err, afpacket.ErrTimeout) || time.Now().UnixNano()-since > int64(drainLimit) {
-			return io.EOF
-		}
-	}
-	if errors.Is(err, afpacket.ErrTimeout) {
-		return flows.Idle(p, time.Now())
-	}
-	return err
-}
-
-// startAFPacket opens one AF_PACKET socket per meter in a fanout group,
-// each metered by its own streamer, as NFStream's meters are.
+// startAFPacket meters the interface with the userspace engine over an
+// AF_PACKET fanout group, one socket and streamer per meter.
 func startAFPacket(ctx context.Context, cfg *config, opts flows.Options) (*liveRun, error) {
-	n := int(cfg.nMeters)
-	if n == 0 {
-		n = min(runtime.GOMAXPROCS(0), 8)
-	}
-	g, err := afpacket.OpenFanout(cfg.iface, n, afpacket.Options{
-		Snaplen: int(cfg.snapshotLength), Promiscuous: cfg.promisc, SocketBufferSize: int(cfg.socketBufferSize),
-		// Fragments stay fragments: NFStream meters the first and ignores
-		// the others, as offline.
-		FanoutKeepFragments: true,
+	m, err := afpacket.NewMeter(cfg.iface, afpacket.MeterOptions{
+		Flow:   opts,
+		Socket: afpacket.Options{Snaplen: int(cfg.snapshotLength), Promiscuous: cfg.promisc, SocketBufferSize: int(cfg.socketBufferSize)},
 	})
 	if err != nil {
-		return nil, fmt.Errorf("--interface %s: %w", cfg.iface, err)
-	}
-	o := opts
-	o.NMeters = 1
-	o.MaxNFlows = 0
-	var sts []*flows.Streamer
-	stop := new(atomic.Int64)
-	for _, s := range g.Sockets() {
-		st, err := flows.NewStreamer(idleSocket{s, stop}, o)
-		if err != nil {
-			g.Close()
-			return nil, flagError(err)
-		}
-		sts = append(sts, st)
+		return nil, flagError(fmt.Errorf("--interface %s: %w", cfg.iface, err))
 	}
 	return &liveRun{
-		desc:  fmt.Sprintf("AF_PACKET (TPACKET_V3, fanout of %d) on %s", n, cfg.iface),
-		flows: mergeStreamers(ctx, stop, sts, opts.MaxNFlows),
+		desc:  m.String(),
+		flows: m.Flows(ctx),
 		stats: func() liveStats {
-			var st liveStats
-			for _, s := range sts {
-				c := s.Counters()
-				p := c.PacketsProcessed.Load()
-				st.Processed += p
-				st.Ignored += c.PacketsIgnored.Load() + c.PacketsFiltered.Load()
-				st.Balance = append(st.Balance, p)
-			}
-			if gs, err := g.Stats(); err == nil {
-				st.Dropped = gs.Dropped
-				st.Losses = map[string]uint64{"kernel_dropped": gs.Dropped, "ring_freezes": gs.Freezes, "truncated": gs.Truncated}
+			c, err := m.Counters()
+			st := liveStats{Processed: c.Processed, Ignored: c.Ignored + c.Filtered, Balance: c.PerMeter}
+			if err == nil {
+				st.Dropped = c.Sockets.Dropped
+				st.Losses = map[string]uint64{"kernel_dropped": c.Sockets.Dropped, "ring_freezes": c.Sockets.Freezes, "truncated": c.Sockets.Truncated}
 			}
 			return st
 		},
-		close: sync.OnceValue(g.Close),
+		close: sync.OnceValue(m.Close),
 	}, nil
-}
-
-// mergeStreamers runs each streamer on its own goroutine and yields their
-// flows with one id sequence. Cancelling ctx sets stop: the sources read
-// what was already captured and end, and the streamers emit every open
-// flow; that is not an error.
-func mergeStreamers(ctx context.Context, stop *atomic.Int64, sts []*flows.Streamer, maxN uint64) iter.Seq2[*flows.Flow, error] {
-	return func(yield func(*flows.Flow, error) bool) {
-		inner, cancel := context.WithCancel(context.Background())
-		defer cancel()
-		go func() {
-			select {
-			case <-ctx.Done():
-				stop.Store(time.Now().UnixNano())
-			case <-inner.Done():
-			}
-		}()
-		type item struct {
-			f   *flows.Flow
-			err error
-		}
-		ch := make(chan item, 256)
-		var wg sync.WaitGroup
-		for _, st := range sts {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for f, err := range st.Flows(inner) {
-					if err != nil && errors.Is(err, context.Canceled) {
-						return
-					}
-					ch <- item{f, err}
-					if err != nil {
-						return
-					}
-				}
-			}()
-		}
-		go func() {
-			wg.Wait()
-			close(ch)
-		}()
-		var id uint64
-		stopped := false
-		for it := range ch {
-			if stopped {
-				continue
-			}
-			if it.err != nil {
-				stopped = true
-				cancel()
-				yield(nil, it.err)
-				continue
-			}
-			it.f.ID = id
-			id++
-			if !yield(it.f, nil) || (maxN > 0 && id >= maxN) {
-				stopped = true
-				cancel()
-			}
-		}
-	}
 }

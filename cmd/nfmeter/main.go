@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"iter"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -102,7 +103,7 @@ type progressSource struct {
 	bytes atomic.Int64
 }
 
-func (p *progressSource) Next(pkt *pcapreplay.Packet) error {
+func (p *progressSource) Next(pkt *flows.Frame) error {
 	err := p.r.Next(pkt)
 	if p.n++; p.n&4095 == 0 || err != nil {
 		p.bytes.Store(p.r.BytesRead())
@@ -142,29 +143,12 @@ func meter(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 
 	start := time.Now()
 	showProgress := cfg.progress == "always" || (cfg.progress == "auto" && isTerminal(stderr))
-	var stopProgress func()
+	stopProgress := func() {}
 	if showProgress {
 		stopProgress = startProgress(stderr, src, r.TotalBytes(), st.Counters(), start)
 	}
-	var runErr error
-	for f, err := range st.Flows(ctx) {
-		if err != nil {
-			runErr = err
-			break
-		}
-		if werr := sink.Write(f); werr != nil {
-			runErr = werr
-			break
-		}
-	}
-	if stopProgress != nil {
-		stopProgress()
-	}
-	if cerr := sink.Close(); runErr == nil {
-		runErr = cerr
-	} else if cerr != nil {
-		fmt.Fprintf(stderr, "nfmeter: %v\n", cerr)
-	}
+	w := &flowWriter{sink: sink, stderr: stderr}
+	runErr := w.write(st.Flows(ctx), stopProgress)
 	if !cfg.quiet {
 		c := st.Counters()
 		secs := time.Since(start).Seconds()
@@ -188,6 +172,45 @@ type flowSink interface {
 	Write(f *flows.Flow) error
 	Close() error
 	Written() uint64
+}
+
+// flowWriter writes a flow sequence to the exporter, offline and live.
+type flowWriter struct {
+	sink     flowSink
+	annotate func(*flows.Flow) // system visibility; nil for none
+	stderr   io.Writer
+	written  atomic.Uint64 // flows written so far, read by reports meanwhile
+}
+
+// write writes every flow of seq, annotated first when w.annotate is set,
+// until seq ends or an error of seq or of a write. Then it calls stop,
+// which ends the progress displays (so that their last line comes before
+// the exporter's last rows), and closes the sink, which keeps every flow
+// written. It returns the first error; a close error after another one is
+// printed.
+func (w *flowWriter) write(seq iter.Seq2[*flows.Flow, error], stop func()) error {
+	var runErr error
+	for f, err := range seq {
+		if err != nil {
+			runErr = err
+			break
+		}
+		if w.annotate != nil {
+			w.annotate(f)
+		}
+		if err := w.sink.Write(f); err != nil {
+			runErr = err
+			break
+		}
+		w.written.Add(1)
+	}
+	stop()
+	if err := w.sink.Close(); runErr == nil {
+		runErr = err
+	} else if err != nil {
+		fmt.Fprintf(w.stderr, "nfmeter: %v\n", err)
+	}
+	return runErr
 }
 
 // newSink opens the exporter of --format.

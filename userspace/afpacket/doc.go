@@ -37,6 +37,15 @@
 // frame or at Close, and a streamer can read the socket as it is (flows
 // then expire only when packets arrive, as in NFStream).
 //
+// # Metering
+//
+// [Meter] is the userspace engine's live path: a fanout group with one
+// flows.Streamer per socket (NFStream's meters), poll timeouts turned into
+// idle ticks so that flows of a quiet interface expire, and the
+// streamers' flows merged into one sequence numbered 0, 1, 2, ... Cancelling
+// the context of [Meter.Flows] lets the sockets deliver what their rings
+// hold, then every open flow is emitted.
+//
 // # Requirements
 //
 // Linux with CAP_NET_RAW (CAP_NET_ADMIN too for promiscuous mode). On other

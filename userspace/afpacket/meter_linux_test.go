@@ -26,7 +26,7 @@ type untilIdle struct {
 	done <-chan struct{}
 }
 
-func (u *untilIdle) Next(p *pcapreplay.Packet) error {
+func (u *untilIdle) Next(p *flows.Frame) error {
 	for {
 		err := u.s.Next(p)
 		if !errors.Is(err, ErrTimeout) {
@@ -80,6 +80,21 @@ func meter(src flows.Source, opts flows.Options) ([]*flows.Flow, error) {
 	return out, nil
 }
 
+// offlineDemo returns the engine options of the live tests and the
+// summaries of the flows they find in the demo capture offline.
+func offlineDemo(t *testing.T) (flows.Options, []string) {
+	t.Helper()
+	opts := flows.DefaultOptions()
+	opts.NDissections = 0
+	opts.StatisticalAnalysis = true
+	opts.NMeters = 1
+	want := summaries(testutil.MeterFile(t, demoPcap, opts))
+	if len(want) < 10 {
+		t.Fatalf("%d flows offline", len(want))
+	}
+	return opts, want
+}
+
 // replay sends the demo capture onto va at its own pace and closes done.
 func replay(t *testing.T, in *pcapreplay.Injector, done chan<- struct{}) {
 	defer close(done)
@@ -101,14 +116,7 @@ func replay(t *testing.T, in *pcapreplay.Injector, done chan<- struct{}) {
 // find them too.
 func TestMeterLive(t *testing.T) {
 	ns := mustNetNS(t)
-	opts := flows.DefaultOptions()
-	opts.NDissections = 0
-	opts.StatisticalAnalysis = true
-	opts.NMeters = 1
-	want := summaries(testutil.MeterFile(t, demoPcap, opts))
-	if len(want) < 10 {
-		t.Fatalf("%d flows offline", len(want))
-	}
+	opts, want := offlineDemo(t)
 	for _, tc := range []struct {
 		name           string
 		sockets, meter int
@@ -151,5 +159,61 @@ func TestMeterLive(t *testing.T) {
 				t.Errorf("live flows differ from the offline run:\n got\n%s\nwant\n%s", strings.Join(g, "\n"), strings.Join(want, "\n"))
 			}
 		})
+	}
+}
+
+// A Meter (a fanout group, one streamer per socket, merged) finds the
+// flows of the offline run, numbered 0, 1, 2, ...; cancelling its context
+// ends it without error once what was captured is metered.
+func TestMeterType(t *testing.T) {
+	ns := mustNetNS(t)
+	opts, want := offlineDemo(t)
+	// GIVEN a meter of two sockets on vb
+	opts.NMeters = 2
+	var (
+		m   *Meter
+		err error
+	)
+	inNetNS(t, ns, func() {
+		m, err = NewMeter("vb", MeterOptions{Flow: opts, Socket: Options{PollTimeout: 50 * time.Millisecond}})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	if s := m.String(); s != "AF_PACKET (TPACKET_V3, fanout of 2) on vb" {
+		t.Errorf("String() = %q", s)
+	}
+	in := mustInjector(t, ns, "va")
+	// WHEN the demo capture is replayed into va, and the meter is then
+	// stopped
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		replay(t, in, done)
+		time.Sleep(200 * time.Millisecond)
+		cancel()
+	}()
+	var got []*flows.Flow
+	for f, err := range m.Flows(ctx) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f.ID != uint64(len(got)) {
+			t.Errorf("flow %d has id %d", len(got), f.ID)
+		}
+		got = append(got, f)
+	}
+	<-done
+	// THEN the flows are those of the offline run, counted
+	if g := summaries(got); !slices.Equal(g, want) {
+		t.Errorf("live flows differ from the offline run:\n got\n%s\nwant\n%s", strings.Join(g, "\n"), strings.Join(want, "\n"))
+	}
+	c, err := m.Counters()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.PerMeter) != 2 || c.PerMeter[0]+c.PerMeter[1] != c.Processed || c.Processed == 0 || c.Flows != uint64(len(got)) {
+		t.Errorf("counters %+v, %d flows", c, len(got))
 	}
 }

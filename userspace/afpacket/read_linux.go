@@ -14,7 +14,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/nfmeter/nfmeter/pcapreplay"
+	"github.com/nfmeter/nfmeter/userspace/flows"
 )
 
 // Next fills p with the next frame, waiting up to [Options.PollTimeout] for
@@ -23,7 +23,7 @@ import (
 // for all (the interface went down, a corrupt ring). p.Data aliases the
 // ring and is valid until the next call to Next or Close; p.File is the
 // interface name and p.Offset 0. It does not allocate.
-func (s *Socket) Next(p *pcapreplay.Packet) error {
+func (s *Socket) Next(p *flows.Frame) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed.Load() {

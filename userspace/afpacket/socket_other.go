@@ -5,7 +5,7 @@ package afpacket
 import (
 	"fmt"
 
-	"github.com/nfmeter/nfmeter/pcapreplay"
+	"github.com/nfmeter/nfmeter/userspace/flows"
 )
 
 // Socket is only available on Linux.
@@ -26,7 +26,7 @@ func (*Socket) LinkType() int { return 0 }
 func (*Socket) FanoutGroup() (uint16, bool) { return 0, false }
 
 // Next reports [ErrNotSupported].
-func (*Socket) Next(*pcapreplay.Packet) error { return ErrNotSupported }
+func (*Socket) Next(*flows.Frame) error { return ErrNotSupported }
 
 // Stats reports [ErrNotSupported].
 func (*Socket) Stats() (Stats, error) { return Stats{}, ErrNotSupported }

@@ -23,7 +23,7 @@ func frames(tb testing.TB, path string, n int) ([][]byte, []int) {
 	defer r.Close()
 	var out [][]byte
 	var dlts []int
-	var p pcapreplay.Packet
+	var p flows.Frame
 	for len(out) < n {
 		err := r.Next(&p)
 		if errors.Is(err, io.EOF) {

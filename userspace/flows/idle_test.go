@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nfmeter/nfmeter/pcapreplay"
 	"github.com/nfmeter/nfmeter/userspace/flows"
 	"github.com/nfmeter/nfmeter/userspace/flows/flowstest"
 )
@@ -20,7 +19,7 @@ type gatedSource struct {
 	release chan struct{}
 }
 
-func (g *gatedSource) Next(p *pcapreplay.Packet) error {
+func (g *gatedSource) Next(p *flows.Frame) error {
 	if g.n == g.gate {
 		select {
 		case <-g.release:

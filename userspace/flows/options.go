@@ -60,6 +60,11 @@ type Options struct {
 	// NewDissector creates the application classifier (nDPI) of one
 	// iteration; required when NDissections > 0. See userspace/ndpi.
 	NewDissector func() (Dissector, error)
+	// NewFilter compiles BPFFilter for frames of one link type (a libpcap
+	// DLT number); required when BPFFilter is not empty. Each decoding
+	// goroutine compiles its own, once per link type. See
+	// userspace/bpffilter.
+	NewFilter func(expr string, linkType int) (Filter, error)
 	// DissectorShards is the number of dissectors (nDPI modules) flows are
 	// spread over by hash, 1 to [MaxDissectorShards]; with NMeters > 1 each
 	// runs on its own goroutine. Labels depend on this number (nDPI caches

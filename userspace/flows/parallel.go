@@ -4,8 +4,6 @@ import (
 	"context"
 	"io"
 	"sync"
-
-	"github.com/nfmeter/nfmeter/pcapreplay"
 )
 
 // The parallel pipeline keeps NFStream's single-meter semantics (one clock,
@@ -28,8 +26,9 @@ type batch struct {
 	buf  []byte
 	recs []batchRec
 	kp   []keyedPacket
-	err  error // source error after the records (terminates the stream)
-	lost uint64
+	err  error  // source error after the records (terminates the stream)
+	read uint64 // frames read for the batch (the records, and one the source or the reader rejected)
+	lost uint64 // records the source lost (recoverable errors)
 	tick uint64 // the source was idle at this time (ms) after the records; 0 if not
 }
 
@@ -69,9 +68,8 @@ func (s *Streamer) runParallel(ctx context.Context, m *meter) error {
 				close(c)
 			}
 		}()
-		var p pcapreplay.Packet
+		r := newFrameReader(s.src)
 		done := ctx.Done()
-		lastDLT := -1
 		for i := 0; ; i++ {
 			var b *batch
 			select {
@@ -79,36 +77,23 @@ func (s *Streamer) runParallel(ctx context.Context, m *meter) error {
 			case <-stop:
 				return
 			}
-			b.buf, b.recs, b.err, b.lost, b.tick = b.buf[:0], b.recs[:0], nil, 0, 0
+			b.buf, b.recs, b.err, b.tick = b.buf[:0], b.recs[:0], nil, 0
+			r.read, r.lost = 0, 0
 			for len(b.recs) < batchSize {
-				err := s.src.Next(&p)
-				if err != nil {
+				if err := r.next(); err != nil {
 					if err == ErrIdle {
-						b.tick = max(p.TimeMs(), 1)
-						break
-					}
-					if Recoverable(err) {
-						b.lost++
-						continue
-					}
-					if err != io.EOF {
-						b.err = err
+						b.tick = max(r.f.TimeMs(), 1)
 					} else {
-						b.err = io.EOF
+						b.err = err
 					}
 					break
 				}
-				if p.LinkType != lastDLT {
-					if !SupportedLinkType(p.LinkType) {
-						b.err = &LinkTypeError{File: p.File, LinkType: p.LinkType}
-						break
-					}
-					lastDLT = p.LinkType
-				}
+				f := &r.f
 				off := len(b.buf)
-				b.buf = append(b.buf, p.Data...)
-				b.recs = append(b.recs, batchRec{off: off, n: len(p.Data), timeMs: p.TimeMs(), wireLen: p.WireLen, dlt: p.LinkType})
+				b.buf = append(b.buf, f.Data...)
+				b.recs = append(b.recs, batchRec{off: off, n: len(f.Data), timeMs: f.TimeMs(), wireLen: f.WireLen, dlt: f.LinkType})
 			}
+			b.read, b.lost = r.read, r.lost
 			select {
 			case <-done:
 				if b.err == nil {
@@ -181,7 +166,7 @@ func (s *Streamer) runParallel(ctx context.Context, m *meter) error {
 				}
 			}
 		}
-		c.PacketsRead.Add(uint64(len(b.recs)))
+		c.PacketsRead.Add(b.read)
 		c.PacketsProcessed.Add(processed)
 		c.PacketsIgnored.Add(ignored)
 		c.PacketsFiltered.Add(filtered)

@@ -92,17 +92,9 @@ func (m *Meter) Flows(ctx context.Context) iter.Seq2[*flows.Flow, error] {
 			wg.Wait()
 			close(out)
 		}()
-		var id uint64
-		stopped := false
+		num := flows.NewNumbering(yield, m.opts.Flow.MaxNFlows, &m.user.flows)
 		for f := range out {
-			if stopped {
-				continue
-			}
-			f.ID = id
-			id++
-			m.user.flows.Add(1)
-			if !yield(f, nil) || (m.opts.Flow.MaxNFlows > 0 && id >= m.opts.Flow.MaxNFlows) {
-				stopped = true
+			if !num.Yield(f) {
 				cancel()
 			}
 		}
@@ -112,8 +104,8 @@ func (m *Meter) Flows(ctx context.Context) iter.Seq2[*flows.Flow, error] {
 				errs = append(errs, err)
 			}
 		}
-		if err := errors.Join(errs...); err != nil && !stopped {
-			yield(nil, err)
+		if err := errors.Join(errs...); err != nil {
+			num.Fail(err)
 		}
 	}
 }

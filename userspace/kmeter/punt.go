@@ -11,7 +11,6 @@ import (
 
 	"github.com/cilium/ebpf"
 
-	"github.com/nfmeter/nfmeter/pcapreplay"
 	"github.com/nfmeter/nfmeter/userspace/bpfobj"
 	"github.com/nfmeter/nfmeter/userspace/flows"
 )
@@ -109,7 +108,7 @@ type puntSource struct {
 	timer *time.Timer
 }
 
-func (s *puntSource) Next(p *pcapreplay.Packet) error {
+func (s *puntSource) Next(p *flows.Frame) error {
 	if s.timer == nil {
 		s.timer = time.NewTimer(s.poll)
 	} else {
@@ -120,7 +119,7 @@ func (s *puntSource) Next(p *pcapreplay.Packet) error {
 		if !ok {
 			return io.EOF
 		}
-		*p = pcapreplay.Packet{
+		*p = flows.Frame{
 			Sec: int64(fr.tsMs / 1000), Usec: int64(fr.tsMs%1000) * 1000,
 			CapLen: uint32(len(fr.data)), WireLen: fr.wireLen, LinkType: flows.DLTEthernet, Data: fr.data,
 		}

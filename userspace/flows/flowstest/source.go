@@ -7,13 +7,12 @@ import (
 	"io"
 	"net/netip"
 
-	"github.com/nfmeter/nfmeter/pcapreplay"
 	"github.com/nfmeter/nfmeter/userspace/flows"
 )
 
 // Source is an in-memory [flows.Source]: Push frames, then meter it.
 type Source struct {
-	pkts []pcapreplay.Packet
+	pkts []flows.Frame
 	i    int
 	// Err, when set, is returned after the last frame instead of io.EOF.
 	Err error
@@ -21,7 +20,7 @@ type Source struct {
 
 // Push appends an Ethernet frame captured at ms milliseconds.
 func (s *Source) Push(ms int64, frame []byte) {
-	s.pkts = append(s.pkts, pcapreplay.Packet{
+	s.pkts = append(s.pkts, flows.Frame{
 		Sec: ms / 1000, Usec: (ms % 1000) * 1000,
 		CapLen: uint32(len(frame)), WireLen: uint32(len(frame)),
 		LinkType: 1, Data: frame,
@@ -31,7 +30,7 @@ func (s *Source) Push(ms int64, frame []byte) {
 // PushIdle makes Next report [flows.ErrIdle] at ms milliseconds, as a live
 // source does when no frame arrives.
 func (s *Source) PushIdle(ms int64) {
-	s.pkts = append(s.pkts, pcapreplay.Packet{Sec: ms / 1000, Usec: (ms % 1000) * 1000, LinkType: -1})
+	s.pkts = append(s.pkts, flows.Frame{Sec: ms / 1000, Usec: (ms % 1000) * 1000, LinkType: -1})
 }
 
 // Reads returns how many times Next has returned.
@@ -41,7 +40,7 @@ func (s *Source) Reads() int { return s.i }
 func (s *Source) Len() int { return len(s.pkts) }
 
 // Next implements flows.Source.
-func (s *Source) Next(p *pcapreplay.Packet) error {
+func (s *Source) Next(p *flows.Frame) error {
 	if s.i >= len(s.pkts) {
 		if s.Err != nil {
 			return s.Err
