@@ -34,10 +34,7 @@ type liveStats struct {
 // meterLive meters cfg.iface until ctx is cancelled (SIGINT/SIGTERM) and
 // writes every flow, those still open included.
 func meterLive(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
-	opts := cfg.options()
-	if err := opts.Validate(); err != nil {
-		return flagError(err)
-	}
+	opts := cfg.options() // validated by parseArgs
 	logf := func(format string, a ...any) {
 		if !cfg.quiet {
 			fmt.Fprintf(stderr, "nfmeter: "+format+"\n", a...)

@@ -115,10 +115,7 @@ func meter(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 	if cfg.iface != "" {
 		return meterLive(ctx, cfg, stdout, stderr)
 	}
-	opts := cfg.options()
-	if err := opts.Validate(); err != nil {
-		return flagError(err)
-	}
+	opts := cfg.options() // validated by parseArgs
 	if opts.SystemVisibilityMode == 1 && len(cfg.pcaps) == 1 {
 		// NFStream's rule: a single file loses the columns, several files
 		// keep them with their defaults (no process is ever attributed
