@@ -128,7 +128,7 @@ type Parquet struct {
 
 	// The batch being built, column by column.
 	cols        [][]parquet.Value
-	colRowStart []int  // where the current row starts in each column
+	colRowStart []int  // where the current row starts in each column, if rows can fail
 	arena       []byte // bytes of the batch's strings
 	batchRows   int
 	groupRows   int // rows handed to the current row group
@@ -243,7 +243,11 @@ func (p *Parquet) setLayout(l *pqLayout) error {
 	}
 	p.w = parquet.NewGenericWriter[any](p.out, cfg)
 	p.cols = make([][]parquet.Value, len(l.cols))
-	p.colRowStart = make([]int, len(l.cols))
+	if len(p.schema.UDPS) > 0 {
+		// Only plugin values can fail a row (a value of another type, a
+		// None in a column typed from values that were not None).
+		p.colRowStart = make([]int, len(l.cols))
+	}
 	p.row = pqRow{p: p, cols: p.cols, layout: l}
 	p.walker, p.anonCols = newAnonColumns(&p.row, p.anon, p.schema.Names)
 	return nil
@@ -314,7 +318,7 @@ func (p *Parquet) endRow() error {
 	}
 	p.n++
 	p.batchRows++
-	for i := range p.cols {
+	for i := range p.colRowStart {
 		p.colRowStart[i] = len(p.cols[i])
 	}
 	if p.batchRows == pqRowBatch || p.groupRows+p.batchRows >= p.opts.RowGroupFlows {
@@ -338,8 +342,8 @@ func (p *Parquet) writeBatch() error {
 		}
 		clear(p.cols[i])
 		p.cols[i] = p.cols[i][:0]
-		p.colRowStart[i] = 0
 	}
+	clear(p.colRowStart)
 	p.arena = p.arena[:0]
 	p.groupRows += p.batchRows
 	p.batchRows = 0

@@ -16,9 +16,10 @@ type pqRow struct {
 	p      *Parquet
 	cols   [][]parquet.Value // p.cols
 	layout *pqLayout
-	i      int    // column
-	id     uint64 // the flow's, for errors
-	err    error  // the row's first error
+	i      int     // column
+	id     uint64  // the flow's, for errors
+	err    error   // the row's first error
+	ints   []int64 // scratch for lists
 }
 
 // start starts the row of flow id.
@@ -53,7 +54,9 @@ func (r *pqRow) String(t flows.Text) {
 	p := r.p
 	start := len(p.arena)
 	p.arena = t.AppendTo(p.arena)
-	r.put(lv(parquet.ByteArrayValue(p.arena[start:len(p.arena):len(p.arena)]), 0, r.def()))
+	v := parquet.ByteArrayValue(p.arena[start:len(p.arena):len(p.arena)])
+	v.SetDefinitionLevel(r.def())
+	r.put(v)
 }
 
 func (r *pqRow) Ints(l flows.IntList) {
@@ -62,8 +65,12 @@ func (r *pqRow) Ints(l flows.IntList) {
 	if l.Len() == 0 {
 		col = append(col, lv(parquet.Value{}, 0, def))
 	}
-	for k := range l.Len() {
-		col = append(col, lv(parquet.Int64Value(l.At(k)), min(k, 1), def+1))
+	r.ints = l.AppendTo(r.ints[:0])
+	for k, x := range r.ints {
+		v := parquet.Int64Value(x)
+		v.SetRepetitionLevel(min(k, 1))
+		v.SetDefinitionLevel(def + 1)
+		col = append(col, v)
 	}
 	r.cols[r.i] = col
 	r.i++

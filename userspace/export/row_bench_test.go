@@ -15,6 +15,7 @@ func BenchmarkCSVRow(b *testing.B) {
 	c.SetSchema(s)
 	var line []byte
 	var size int64
+	cpu0 := cpuTime()
 	for b.Loop() {
 		size = 0
 		for _, f := range fl {
@@ -22,7 +23,7 @@ func BenchmarkCSVRow(b *testing.B) {
 			size += int64(len(line))
 		}
 	}
-	reportPerFlow(b, len(fl), size)
+	reportPerFlow(b, cpu0, len(fl), size)
 }
 
 // BenchmarkFiles writes the bench flows through the chunked-file sinks
@@ -37,6 +38,7 @@ func BenchmarkFiles(b *testing.B) {
 	}{{"csv", false, 0}, {"csv-workers2", false, 2}, {"parquet", true, 0}, {"parquet-workers2", true, 2}} {
 		b.Run(tc.name, func(b *testing.B) {
 			var out countingWriter
+			cpu0 := cpuTime()
 			for b.Loop() {
 				out = countingWriter{}
 				fo := FileOptions{Path: "-", Workers: tc.workers}
@@ -62,7 +64,7 @@ func BenchmarkFiles(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
-			reportPerFlow(b, len(fl), out.n)
+			reportPerFlow(b, cpu0, len(fl), out.n)
 		})
 	}
 }

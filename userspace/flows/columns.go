@@ -137,7 +137,10 @@ func (w *valueWriter) Ints(l IntList) {
 func FormatMAC(m [6]byte) string { return string(AppendMAC(nil, m)) }
 
 // AppendMAC appends m formatted like [FormatMAC].
-func AppendMAC(b []byte, m [6]byte) []byte {
+func AppendMAC(b []byte, m [6]byte) []byte { return appendHexColons(b, m[:]) }
+
+// appendHexColons appends m as colon-separated lowercase hex bytes.
+func appendHexColons(b []byte, m []byte) []byte {
 	const hex = "0123456789abcdef"
 	for i, x := range m {
 		if i > 0 {

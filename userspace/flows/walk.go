@@ -65,7 +65,7 @@ func (t Text) AppendTo(b []byte) []byte {
 	case textMAC:
 		return AppendMAC(b, t.mac)
 	case textOUI:
-		return AppendMAC(b, t.mac)[:len(b)+8]
+		return appendHexColons(b, t.mac[:3])
 	}
 	return append(b, t.s...)
 }
@@ -114,8 +114,26 @@ func (l IntList) At(i int) int64 {
 
 // AppendTo appends the elements to b.
 func (l IntList) AppendTo(b []int64) []int64 {
-	for i := range l.n {
-		b = append(b, l.At(i))
+	i := 0
+	switch sp := l.sp; {
+	case l.ints != nil:
+		return append(b, l.ints[:l.n]...)
+	case sp == nil:
+	case l.col == 0:
+		for ; i < l.n && i < len(sp.Direction); i++ {
+			b = append(b, int64(sp.Direction[i]))
+		}
+	case l.col == 1:
+		for ; i < l.n && i < len(sp.PS); i++ {
+			b = append(b, int64(sp.PS[i]))
+		}
+	default:
+		for ; i < l.n && i < len(sp.PIATms); i++ {
+			b = append(b, sp.PIATms[i])
+		}
+	}
+	for ; i < l.n; i++ {
+		b = append(b, -1)
 	}
 	return b
 }
@@ -123,13 +141,42 @@ func (l IntList) AppendTo(b []int64) []int64 {
 // AppendPy appends the list as Python's str() prints it: "[1, -1]".
 func (l IntList) AppendPy(b []byte) []byte {
 	b = append(b, '[')
-	for i := range l.n {
-		if i > 0 {
-			b = append(b, ',', ' ')
+	i := 0
+	switch sp := l.sp; {
+	case l.ints != nil:
+		for ; i < l.n; i++ {
+			b = appendListInt(b, i, l.ints[i])
 		}
-		b = strconv.AppendInt(b, l.At(i), 10)
+	case sp == nil:
+	case l.col == 0:
+		for ; i < l.n && i < len(sp.Direction); i++ {
+			b = appendListInt(b, i, int64(sp.Direction[i]))
+		}
+	case l.col == 1:
+		for ; i < l.n && i < len(sp.PS); i++ {
+			b = appendListInt(b, i, int64(sp.PS[i]))
+		}
+	default:
+		for ; i < l.n && i < len(sp.PIATms); i++ {
+			b = appendListInt(b, i, sp.PIATms[i])
+		}
+	}
+	for ; i < l.n; i++ {
+		b = appendListInt(b, i, -1)
 	}
 	return append(b, ']')
+}
+
+// appendListInt appends element i of a list, after a separator but for
+// the first.
+func appendListInt(b []byte, i int, v int64) []byte {
+	if i > 0 {
+		b = append(b, ',', ' ')
+	}
+	if v == -1 {
+		return append(b, '-', '1')
+	}
+	return strconv.AppendInt(b, v, 10)
 }
 
 // Walk passes f's column values under schema s to w, in schema order: the
