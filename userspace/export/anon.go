@@ -107,56 +107,39 @@ func (w *anonColumns) hashed() bool {
 	return w.at[i]
 }
 
-func (w *anonColumns) hash(v flows.Value) {
-	w.next.String(flows.StringText(w.a.hash(appendPyStr(nil, &v))))
-}
-
-func (w *anonColumns) Uint(x uint64) {
+// value passes v on, hashed when its column is anonymized.
+func (w *anonColumns) value(v flows.Value) {
 	if w.hashed() {
-		w.hash(flows.Value{Kind: flows.KindUint, U: x})
+		w.hash(appendPyStr(nil, &v))
 		return
 	}
-	w.next.Uint(x)
+	flows.WalkValues([]flows.Value{v}, w.next)
 }
 
-func (w *anonColumns) Int(x int64) {
-	if w.hashed() {
-		w.hash(flows.Value{Kind: flows.KindInt, I: x})
-		return
-	}
-	w.next.Int(x)
-}
+// hash passes on the hash of a value's Python str().
+func (w *anonColumns) hash(pyStr []byte) { w.next.String(flows.StringText(w.a.hash(pyStr))) }
 
-func (w *anonColumns) Float(x float64) {
-	if w.hashed() {
-		w.hash(flows.Value{Kind: flows.KindFloat, F: x})
-		return
-	}
-	w.next.Float(x)
-}
+func (w *anonColumns) Uint(x uint64)   { w.value(flows.Value{Kind: flows.KindUint, U: x}) }
+func (w *anonColumns) Int(x int64)     { w.value(flows.Value{Kind: flows.KindInt, I: x}) }
+func (w *anonColumns) Float(x float64) { w.value(flows.Value{Kind: flows.KindFloat, F: x}) }
+func (w *anonColumns) Any(x any)       { w.value(flows.Value{Kind: flows.KindAny, A: x}) }
 
+// String and Ints hash the text and the list as they print: no Value
+// (and no allocation) for the columns that are not anonymized.
 func (w *anonColumns) String(t flows.Text) {
 	if w.hashed() {
-		w.hash(flows.Value{Kind: flows.KindString, S: t.String()})
+		w.hash(t.AppendTo(nil))
 		return
 	}
 	w.next.String(t)
 }
 
 func (w *anonColumns) Ints(l flows.IntList) {
-	if w.hashed() {
-		w.hash(flows.Value{Kind: flows.KindInts, Ints: l.AppendTo(nil)})
+	if !w.hashed() {
+		w.next.Ints(l)
 		return
 	}
-	w.next.Ints(l)
-}
-
-func (w *anonColumns) Any(x any) {
-	if w.hashed() {
-		w.hash(flows.Value{Kind: flows.KindAny, A: x})
-		return
-	}
-	w.next.Any(x)
+	w.hash(l.AppendPy(nil))
 }
 
 func (w *anonColumns) None() {
