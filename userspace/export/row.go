@@ -13,8 +13,24 @@ import (
 // last comma becomes the line end).
 type csvRow struct{ b []byte }
 
-func (r *csvRow) Uint(v uint64)   { r.b = append(strconv.AppendUint(r.b, v, 10), ',') }
-func (r *csvRow) Int(v int64)     { r.b = append(strconv.AppendInt(r.b, v, 10), ',') }
+// Uint and Int write single digits (most flag counters, versions,
+// VLANs) without strconv.
+func (r *csvRow) Uint(v uint64) {
+	if v < 10 {
+		r.b = append(r.b, byte('0'+v), ',')
+		return
+	}
+	r.b = append(strconv.AppendUint(r.b, v, 10), ',')
+}
+
+func (r *csvRow) Int(v int64) {
+	if uint64(v) < 10 {
+		r.b = append(r.b, byte('0'+v), ',')
+		return
+	}
+	r.b = append(strconv.AppendInt(r.b, v, 10), ',')
+}
+
 func (r *csvRow) Float(v float64) { r.b = append(AppendPyFloat(r.b, v), ',') }
 func (r *csvRow) None()           { r.b = append(r.b, ',') }
 
