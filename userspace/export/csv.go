@@ -2,15 +2,9 @@ package export
 
 import (
 	"bufio"
-	"crypto/rand"
-	"encoding/hex"
-	"fmt"
 	"io"
-	"slices"
 	"strconv"
 	"strings"
-
-	"golang.org/x/crypto/blake2b"
 
 	"github.com/nfmeter/nfmeter/userspace/flows"
 )
@@ -23,8 +17,15 @@ type CSV struct {
 	w      *bufio.Writer
 	schema *flows.Schema
 	anon   *Anonymizer
-	anonAt []bool
-	vals   []flows.Value
+	anonAt []bool // for AppendRow
+
+	// The row writer of AppendFlow: row, through anonCols when columns
+	// are anonymized.
+	row      csvRow
+	cols     flows.ColumnWriter
+	anonCols *anonColumns
+
+	header bool // written
 	line   []byte
 	err    error
 }
@@ -36,7 +37,11 @@ func NewCSV(w io.Writer, anon *Anonymizer) *CSV {
 }
 
 // SetSchema fixes the columns instead of taking them from the first flow.
-func (c *CSV) SetSchema(s *flows.Schema) { c.schema = s }
+func (c *CSV) SetSchema(s *flows.Schema) {
+	c.schema = s
+	c.anonAt = c.anon.at(s.Names)
+	c.cols, c.anonCols = newAnonColumns(&c.row, c.anon, s.Names)
+}
 
 // Schema returns the columns in use (nil before the first Write).
 func (c *CSV) Schema() *flows.Schema { return c.schema }
@@ -46,27 +51,9 @@ func (c *CSV) WriteHeader(s *flows.Schema) error {
 	if c.err != nil {
 		return c.err
 	}
-	c.setSchema(s)
+	c.SetSchema(s)
+	c.header = true
 	_, c.err = c.w.WriteString(strings.Join(s.Names, ",") + "\n")
-	return c.err
-}
-
-func (c *CSV) setSchema(s *flows.Schema) {
-	c.schema = s
-	c.anonAt = make([]bool, len(s.Names))
-	if c.anon != nil {
-		for i, n := range s.Names {
-			c.anonAt[i] = slices.Contains(c.anon.Columns, n)
-		}
-	}
-}
-
-// writeRow writes a row formatted by AppendFlow (header already written).
-func (c *CSV) writeRow(row []byte) error {
-	if c.err != nil {
-		return c.err
-	}
-	_, c.err = c.w.Write(row)
 	return c.err
 }
 
@@ -75,7 +62,7 @@ func (c *CSV) Write(f *flows.Flow, s *flows.Schema) error {
 	if c.err != nil {
 		return c.err
 	}
-	if c.anonAt == nil {
+	if !c.header {
 		if err := c.WriteHeader(s); err != nil {
 			return err
 		}
@@ -86,19 +73,15 @@ func (c *CSV) Write(f *flows.Flow, s *flows.Schema) error {
 }
 
 // AppendFlow appends f's CSV line to b, using the schema fixed by the first
-// Write or WriteHeader.
+// Write, WriteHeader or SetSchema. It allocates nothing unless columns are
+// anonymized.
 func (c *CSV) AppendFlow(b []byte, f *flows.Flow) []byte {
-	if c.anon == nil && len(c.schema.UDPS) == 0 {
-		return appendFlowRow(b, f, c.schema)
-	}
-	c.vals = f.Values(c.schema, c.vals[:0])
-	return c.AppendRow(b, c.vals)
-}
-
-// formatter returns a writer-less copy of c that formats rows with the same
-// schema and anonymizer, for use on another goroutine.
-func (c *CSV) formatter() *CSV {
-	return &CSV{schema: c.schema, anon: c.anon, anonAt: c.anonAt}
+	c.row.b = b
+	c.anonCols.reset()
+	f.Walk(c.schema, c.cols)
+	b = endRow(c.row.b)
+	c.row.b = nil
+	return b
 }
 
 // AppendRow appends one CSV line for vals (already in schema order).
@@ -119,30 +102,26 @@ func (c *CSV) AppendRow(b []byte, vals []flows.Value) []byte {
 
 // AppendCSVField appends one value formatted as NFStream's to_csv does.
 func AppendCSVField(b []byte, v *flows.Value) []byte {
+	r := csvRow{b: b}
 	switch v.Kind {
 	case flows.KindNone:
 		return b
-	case flows.KindUint:
-		return strconv.AppendUint(b, v.U, 10)
-	case flows.KindInt:
-		return strconv.AppendInt(b, v.I, 10)
-	case flows.KindFloat:
-		return AppendPyFloat(b, v.F)
 	case flows.KindBool:
 		return appendPyBool(b, v.B)
+	case flows.KindUint:
+		r.Uint(v.U)
+	case flows.KindInt:
+		r.Int(v.I)
+	case flows.KindFloat:
+		r.Float(v.F)
 	case flows.KindString:
-		return appendQuoted(b, v.S)
+		r.String(flows.StringText(v.S))
 	case flows.KindAny:
-		switch x := v.A.(type) {
-		case int, int8, int16, int32, int64, uint, uint8, uint16, uint32, uint64, bool:
-			return appendPyAny(b, x, false)
-		case float64:
-			return AppendPyFloat(b, x)
-		case float32:
-			return AppendPyFloat(b, float64(x))
-		}
+		r.Any(v.A)
+	default:
+		return appendQuoted(b, string(appendPyStr(nil, v)))
 	}
-	return appendQuoted(b, string(appendPyStr(nil, v)))
+	return r.b[:len(r.b)-1] // without the separator
 }
 
 func appendQuoted(b []byte, s string) []byte {
@@ -166,54 +145,56 @@ func (c *CSV) Flush() error {
 	return c.err
 }
 
-// Anonymizer replaces column values by their keyed BLAKE2b-512 (NFStream
-// §9.4): a new random 64-byte key per export, so values are consistent
-// within one export and unlinkable across exports.
-type Anonymizer struct {
-	Columns []string
-	key     [64]byte
-}
-
-// NewAnonymizer draws a fresh key for the listed columns.
-func NewAnonymizer(columns []string) (*Anonymizer, error) {
-	a := &Anonymizer{Columns: columns}
-	if _, err := rand.Read(a.key[:]); err != nil {
-		return nil, fmt.Errorf("anonymizer key: %w", err)
-	}
-	return a, nil
-}
-
-// NewAnonymizerWithKey is NewAnonymizer with a given key (tests).
-func NewAnonymizerWithKey(columns []string, key [64]byte) *Anonymizer {
-	return &Anonymizer{Columns: columns, key: key}
-}
-
-func (a *Anonymizer) hash(v []byte) string {
-	h, err := blake2b.New512(a.key[:])
-	if err != nil {
-		panic(err) // unreachable: a 64-byte key is valid
-	}
-	h.Write(v)
-	return hex.EncodeToString(h.Sum(nil))
-}
-
-// Hash returns the anonymized form of a value's text.
-func (a *Anonymizer) Hash(text string) string { return a.hash([]byte(text)) }
-
-// FileOptions configures [CSVFiles].
-type FileOptions struct {
-	Path               string   // output path; "-" is stdout
-	FlowsPerFile       uint64   // 0 writes one file; K > 0 writes K flows per file (flows_per_file)
-	RotateFiles        uint64   // with chunking, reuse file names modulo R (rotate_files)
-	ColumnsToAnonymize []string // columns_to_anonymize
-	// Workers > 0 formats rows on that many goroutines while the caller
-	// goes on metering; the output is identical. Write then returns write
-	// errors late (by a later Write or by Close), and flows passed to Write
-	// must not be modified afterwards.
-	Workers int
-}
-
 // ChunkPath is NFStream's chunk naming: every "csv" in path becomes "<i>.csv".
 func ChunkPath(path string, i uint64) string {
 	return strings.ReplaceAll(path, "csv", strconv.FormatUint(i, 10)+".csv")
+}
+
+// NewCSVFiles returns the [Files] of CSV, chunks named by [ChunkPath].
+// schema derives the columns from the first flow; stdout is used when
+// opts.Path is "-".
+func NewCSVFiles(opts FileOptions, schema func(first *flows.Flow) *flows.Schema, stdout io.Writer) (*CSVFiles, error) {
+	return newFiles(opts, csvFormat{}, schema, stdout)
+}
+
+// CSVFiles is the [Files] of [NewCSVFiles].
+type CSVFiles = Files
+
+// csvFormat is the CSV [format] of [Files]: rows are self-contained, so
+// workers format them.
+type csvFormat struct{}
+
+func (csvFormat) chunkPath(path string, i uint64) string { return ChunkPath(path, i) }
+
+func (csvFormat) open(w io.Writer, s *flows.Schema, anon *Anonymizer) (encoder, error) {
+	c := NewCSV(w, anon)
+	c.SetSchema(s)
+	return csvEncoder{c}, nil
+}
+
+func (csvFormat) rowFormatter(s *flows.Schema, anon *Anonymizer) func(b []byte, f *flows.Flow) []byte {
+	c := &CSV{anon: anon}
+	c.SetSchema(s)
+	return c.AppendFlow
+}
+
+// csvEncoder is the [encoder] of a CSV file.
+type csvEncoder struct{ c *CSV }
+
+func (e csvEncoder) encode(f *flows.Flow) error { return e.c.Write(f, e.c.schema) }
+func (e csvEncoder) flush() error               { return e.c.Flush() }
+func (e csvEncoder) close() error               { return e.c.Flush() }
+
+// writeRow writes a row formatted by AppendFlow, after the header.
+func (e csvEncoder) writeRow(row []byte) error {
+	c := e.c
+	if !c.header {
+		if err := c.WriteHeader(c.schema); err != nil {
+			return err
+		}
+	}
+	if c.err == nil {
+		_, c.err = c.w.Write(row)
+	}
+	return c.err
 }

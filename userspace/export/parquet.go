@@ -114,16 +114,21 @@ type Parquet struct {
 	anon   *Anonymizer
 	schema *flows.Schema
 	layout *pqLayout
-	w      *parquet.Writer
+	w      *parquet.GenericWriter[any]
 
 	pending [][]flows.Value // held back until the plugin columns' types are known
 	vals    []flows.Value
-	direct  bool // no plugin or anonymized column: values come straight from the flow
-	generic bool // tests: always go through flows.Values
+	generic bool // tests: go through flows.Values instead of walking the flow
+
+	// The row writer of the walk: row, through anonCols when columns are
+	// anonymized.
+	row      pqRow
+	walker   flows.ColumnWriter
+	anonCols *anonColumns
 
 	// The batch being built, column by column.
 	cols        [][]parquet.Value
-	colRowStart []int  // where the current row starts in each column
+	colRowStart []int  // where the current row starts in each column, if rows can fail
 	arena       []byte // bytes of the batch's strings
 	batchRows   int
 	groupRows   int // rows handed to the current row group
@@ -167,12 +172,14 @@ func (p *Parquet) Write(f *flows.Flow, s *flows.Schema) error {
 		}
 		return p.flushPending()
 	}
-	if p.direct {
-		p.appendFlow(f)
-		return p.endRow()
+	if p.generic {
+		p.vals = f.Values(p.schema, p.vals[:0])
+		return p.add(p.vals)
 	}
-	p.vals = f.Values(p.schema, p.vals[:0])
-	return p.add(p.vals)
+	p.row.start(f.ID)
+	p.anonCols.reset()
+	f.Walk(p.schema, p.walker)
+	return p.endRow()
 }
 
 // typesKnown reports whether every plugin column has had a non-None value
@@ -234,13 +241,15 @@ func (p *Parquet) setLayout(l *pqLayout) error {
 	if err != nil {
 		return fmt.Errorf("parquet: %w", err)
 	}
-	p.w = parquet.NewWriter(p.out, cfg)
+	p.w = parquet.NewGenericWriter[any](p.out, cfg)
 	p.cols = make([][]parquet.Value, len(l.cols))
-	p.colRowStart = make([]int, len(l.cols))
-	p.direct = len(p.schema.UDPS) == 0 && !p.generic
-	for _, c := range l.cols {
-		p.direct = p.direct && !c.anon
+	if len(p.schema.UDPS) > 0 {
+		// Only plugin values can fail a row (a value of another type, a
+		// None in a column typed from values that were not None).
+		p.colRowStart = make([]int, len(l.cols))
 	}
+	p.row = pqRow{p: p, cols: p.cols, layout: l}
+	p.walker, p.anonCols = newAnonColumns(&p.row, p.anon, p.schema.Names)
 	return nil
 }
 
@@ -286,7 +295,20 @@ func (p *Parquet) add(vals []flows.Value) error {
 	if p.err != nil {
 		return p.err
 	}
-	if err := p.appendValues(vals); err != nil {
+	id := uint64(0)
+	if len(vals) > 0 && vals[0].Kind == flows.KindUint {
+		id = vals[0].U
+	}
+	p.row.start(id)
+	p.anonCols.reset()
+	flows.WalkValues(vals, p.walker)
+	return p.endRow()
+}
+
+// endRow ends the row just appended: it drops it when a value did not
+// fit its column, else counts it and writes the batch when full.
+func (p *Parquet) endRow() error {
+	if err := p.row.err; err != nil {
 		// Drop the partial row: every column gets back to the same length.
 		for i := range p.cols {
 			p.cols[i] = p.cols[i][:p.colRowStart[i]]
@@ -294,14 +316,9 @@ func (p *Parquet) add(vals []flows.Value) error {
 		p.err = err
 		return err
 	}
-	return p.endRow()
-}
-
-// endRow counts the row just appended and writes the batch when full.
-func (p *Parquet) endRow() error {
 	p.n++
 	p.batchRows++
-	for i := range p.cols {
+	for i := range p.colRowStart {
 		p.colRowStart[i] = len(p.cols[i])
 	}
 	if p.batchRows == pqRowBatch || p.groupRows+p.batchRows >= p.opts.RowGroupFlows {
@@ -325,8 +342,8 @@ func (p *Parquet) writeBatch() error {
 		}
 		clear(p.cols[i])
 		p.cols[i] = p.cols[i][:0]
-		p.colRowStart[i] = 0
 	}
+	clear(p.colRowStart)
 	p.arena = p.arena[:0]
 	p.groupRows += p.batchRows
 	p.batchRows = 0
@@ -347,69 +364,6 @@ func (p *Parquet) fail(err error) error {
 	}
 	p.broken = true
 	return err
-}
-
-// appendValues appends the Parquet values of one flow, column by column.
-func (p *Parquet) appendValues(vals []flows.Value) error {
-	id := uint64(0)
-	if len(vals) > 0 && vals[0].Kind == flows.KindUint {
-		id = vals[0].U
-	}
-	for i := range vals {
-		c := &p.layout.cols[i]
-		v := &vals[i]
-		def := 0
-		if c.optional {
-			def = 1
-		}
-		col := p.cols[i]
-		switch {
-		case v.Kind == flows.KindNone || (v.Kind == flows.KindAny && v.A == nil):
-			if !c.optional {
-				return fmt.Errorf("column %s: flow %d has no value", c.name, id)
-			}
-			col = append(col, parquet.Value{})
-		case c.anon:
-			col = append(col, lv(p.str(p.anon.hash(appendPyStr(nil, v))), 0, def))
-		case v.Kind == flows.KindAny:
-			var ok bool
-			if col, ok = p.appendAny(col, c, def, v.A); !ok {
-				return mismatchError(c.name, c.typ, id, v.A)
-			}
-		default:
-			var ok bool
-			if col, ok = p.appendKind(col, c, def, v); !ok {
-				return fmt.Errorf("column %s is %s but flow %d holds a value of kind %d", c.name, c.typ, id, v.Kind)
-			}
-		}
-		p.cols[i] = col
-	}
-	return nil
-}
-
-// appendKind appends a built-in column's value.
-func (p *Parquet) appendKind(col []parquet.Value, c *pqColumn, def int, v *flows.Value) ([]parquet.Value, bool) {
-	switch {
-	case v.Kind == flows.KindUint && c.typ == pqInt64:
-		return append(col, lv(parquet.Int64Value(int64(v.U)), 0, def)), true
-	case v.Kind == flows.KindInt && c.typ == pqInt64:
-		return append(col, lv(parquet.Int64Value(v.I), 0, def)), true
-	case v.Kind == flows.KindFloat && c.typ == pqDouble:
-		return append(col, lv(parquet.DoubleValue(v.F), 0, def)), true
-	case v.Kind == flows.KindString && c.typ == pqString:
-		return append(col, lv(p.str(v.S), 0, def)), true
-	case v.Kind == flows.KindBool && c.typ == pqBool:
-		return append(col, lv(parquet.BooleanValue(v.B), 0, def)), true
-	case v.Kind == flows.KindInts && c.typ == pqInt64List:
-		if len(v.Ints) == 0 {
-			return append(col, lv(parquet.Value{}, 0, def)), true
-		}
-		for j, x := range v.Ints {
-			col = append(col, lv(parquet.Int64Value(x), min(j, 1), def+1))
-		}
-		return col, true
-	}
-	return col, false
 }
 
 // appendAny appends a plugin value converted to the column's type.

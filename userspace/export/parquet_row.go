@@ -1,121 +1,96 @@
 package export
 
 import (
+	"fmt"
+
 	"github.com/parquet-go/parquet-go"
 
 	"github.com/nfmeter/nfmeter/userspace/flows"
 )
 
-// appendFlow appends f's values to the batch columns straight from the
-// flow, without building [flows.Value]s: the hot path of the Parquet
-// exporter, for schemas without plugin or anonymized columns. It must
-// append exactly what appendValues(f.Values(s)) appends (tested).
-func (p *Parquet) appendFlow(f *flows.Flow) {
-	s := p.schema
-	i := 0
-	put := func(v parquet.Value) {
-		p.cols[i] = append(p.cols[i], v)
-		i++
+// pqRow is the [flows.ColumnWriter] of the Parquet exporter: it appends
+// each value of a flow to its column of the batch being built, typed as
+// the layout says. A value that does not fit its column (a plugin value
+// of another type, a None in a column that is not nullable) fails the row.
+type pqRow struct {
+	p      *Parquet
+	cols   [][]parquet.Value // p.cols
+	layout *pqLayout
+	i      int     // column
+	id     uint64  // the flow's, for errors
+	err    error   // the row's first error
+	ints   []int64 // scratch for lists
+}
+
+// start starts the row of flow id.
+func (r *pqRow) start(id uint64) { r.i, r.id, r.err = 0, id, nil }
+
+// put appends a value of a required column.
+func (r *pqRow) put(v parquet.Value) {
+	r.cols[r.i] = append(r.cols[r.i], v)
+	r.i++
+}
+
+// def is the definition level of a value of the current column.
+func (r *pqRow) def() int {
+	if r.layout.cols[r.i].optional {
+		return 1
 	}
-	u := func(x uint64) { put(parquet.Int64Value(int64(x))) }
-	addr := func(a []byte) {
-		start := len(p.arena)
-		p.arena = append(p.arena, a...)
-		put(parquet.ByteArrayValue(p.arena[start:len(p.arena):len(p.arena)]))
+	return 0
+}
+
+func (r *pqRow) fail(err error) {
+	if r.err == nil {
+		r.err = err
 	}
-	var tmp [64]byte
-	u(f.ID)
-	put(parquet.Int64Value(f.ExpirationID))
-	for _, side := range [2]bool{true, false} {
-		ip, mac, port := f.DstAddr(), f.DstMAC, f.DstPort()
-		if side {
-			ip, mac, port = f.SrcAddr(), f.SrcMAC, f.SrcPort()
-		}
-		addr(flows.AppendAddr(tmp[:0], ip))
-		m := flows.AppendMAC(tmp[:0], mac)
-		addr(m)
-		addr(m[:8])
-		u(uint64(port))
+	r.i++
+}
+
+func (r *pqRow) Uint(v uint64)   { r.put(parquet.Int64Value(int64(v))) }
+func (r *pqRow) Int(v int64)     { r.put(parquet.Int64Value(v)) }
+func (r *pqRow) Float(v float64) { r.put(parquet.DoubleValue(v)) }
+
+func (r *pqRow) String(t flows.Text) {
+	p := r.p
+	start := len(p.arena)
+	p.arena = t.AppendTo(p.arena)
+	v := parquet.ByteArrayValue(p.arena[start:len(p.arena):len(p.arena)])
+	v.SetDefinitionLevel(r.def())
+	r.put(v)
+}
+
+func (r *pqRow) Ints(l flows.IntList) {
+	def := r.def()
+	col := r.cols[r.i]
+	if l.Len() == 0 {
+		col = append(col, lv(parquet.Value{}, 0, def))
 	}
-	u(uint64(f.Protocol()))
-	u(uint64(f.IPVersion()))
-	u(uint64(f.VLANID()))
-	if s.Tunnels {
-		u(uint64(f.TunnelID()))
+	r.ints = l.AppendTo(r.ints[:0])
+	for k, x := range r.ints {
+		v := parquet.Int64Value(x)
+		v.SetRepetitionLevel(min(k, 1))
+		v.SetDefinitionLevel(def + 1)
+		col = append(col, v)
 	}
-	for _, d := range [3]*flows.Dir{&f.Bidirectional, &f.Src2Dst, &f.Dst2Src} {
-		u(d.FirstSeenMs)
-		u(d.LastSeenMs)
-		u(d.DurationMs())
-		u(d.Packets)
-		u(d.Bytes)
+	r.cols[r.i] = col
+	r.i++
+}
+
+func (r *pqRow) Any(v any) {
+	c := &r.layout.cols[r.i]
+	col, ok := r.p.appendAny(r.cols[r.i], c, r.def(), v)
+	if !ok {
+		r.fail(mismatchError(c.name, c.typ, r.id, v))
+		return
 	}
-	if s.Stats {
-		st := f.Stats
-		if st == nil {
-			st = &flows.Stats{}
-		}
-		ds := [3]*flows.DirStats{&st.Bi, &st.S2D, &st.D2S}
-		ns := [3]uint64{f.Bidirectional.Packets, f.Src2Dst.Packets, f.Dst2Src.Packets}
-		fl := func(x float64) { put(parquet.DoubleValue(x)) }
-		for k, d := range ds {
-			u(uint64(d.MinPS))
-			fl(d.MeanPS)
-			fl(d.StddevPS(ns[k]))
-			u(uint64(d.MaxPS))
-		}
-		for k, d := range ds {
-			u(d.MinPIAT)
-			fl(d.MeanPIAT)
-			fl(d.StddevPIAT(ns[k]))
-			u(d.MaxPIAT)
-		}
-		for _, d := range ds {
-			for _, v := range [8]uint64{d.Syn, d.Cwr, d.Ece, d.Urg, d.Ack, d.Psh, d.Rst, d.Fin} {
-				u(v)
-			}
-		}
+	r.cols[r.i] = col
+	r.i++
+}
+
+func (r *pqRow) None() {
+	if c := &r.layout.cols[r.i]; !c.optional {
+		r.fail(fmt.Errorf("column %s: flow %d has no value", c.name, r.id))
+		return
 	}
-	if s.SPLT > 0 {
-		sp := f.SPLT
-		list := func(at func(k int) int64) {
-			col := p.cols[i]
-			for k := range s.SPLT {
-				x := int64(-1)
-				if sp != nil && k < len(sp.Direction) {
-					x = at(k)
-				}
-				col = append(col, lv(parquet.Int64Value(x), min(k, 1), 1))
-			}
-			p.cols[i] = col
-			i++
-		}
-		list(func(k int) int64 { return int64(sp.Direction[k]) })
-		list(func(k int) int64 { return int64(sp.PS[k]) })
-		list(func(k int) int64 { return sp.PIATms[k] })
-	}
-	if s.App {
-		a := f.App
-		if a == nil {
-			a = &flows.AppInfo{Name: "Unknown", CategoryName: "Unspecified"}
-		}
-		str := func(v string) { put(p.str(v)) }
-		str(a.Name)
-		str(a.CategoryName)
-		put(parquet.Int64Value(int64(a.IsGuessed)))
-		put(parquet.Int64Value(int64(a.Confidence)))
-		str(a.RequestedServerName)
-		str(a.ClientFingerprint)
-		str(a.ServerFingerprint)
-		str(a.UserAgent)
-		str(a.ContentType)
-	}
-	if s.Process {
-		pr, ok := f.Process()
-		if !ok {
-			pr = flows.Process{PID: -1}
-		}
-		put(parquet.Int64Value(int64(pr.PID)))
-		put(p.str(pr.Name))
-	}
+	r.put(parquet.Value{})
 }

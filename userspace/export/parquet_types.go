@@ -29,8 +29,6 @@ var pqTypeNames = [...]string{"INT64", "DOUBLE", "STRING", "BOOLEAN", "LIST<INT6
 
 func (t pqType) String() string { return pqTypeNames[t] }
 
-func (t pqType) isList() bool { return t >= pqInt64List }
-
 // node returns the Parquet schema node of a column of type t. Strings and
 // integers use dictionary and delta encodings: addresses, MACs, labels and
 // ports repeat, timestamps and ids grow slowly.

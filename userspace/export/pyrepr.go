@@ -13,6 +13,23 @@ import (
 // digits, positional when the decimal exponent is in [-4, 16) (always with
 // a fractional part, "632.0"), otherwise d.ddde±XX.
 func AppendPyFloat(b []byte, f float64) []byte {
+	// The positional range directly: integers (common in the statistics)
+	// without the float formatting, others with strconv's shortest
+	// digits laid out positionally. Comparing magnitudes is comparing
+	// decimal exponents, as the shortest digits keep the order of the
+	// values.
+	switch a := math.Abs(f); {
+	case a < 1e16 && a == math.Trunc(a) && a != 0:
+		return append(strconv.AppendInt(b, int64(f), 10), '.', '0')
+	case a >= 1e-4 && a < 1e16:
+		return strconv.AppendFloat(b, f, 'f', -1, 64)
+	}
+	return appendPyFloatRepr(b, f)
+}
+
+// appendPyFloatRepr is AppendPyFloat for any value, from the digits and
+// exponent of strconv's shortest 'e' format.
+func appendPyFloatRepr(b []byte, f float64) []byte {
 	switch {
 	case math.IsNaN(f):
 		return append(b, "nan"...)

@@ -2,6 +2,7 @@ package export
 
 import (
 	"math"
+	"math/rand/v2"
 	"testing"
 
 	"github.com/nfmeter/nfmeter/userspace/flows"
@@ -104,5 +105,28 @@ func TestAnonymizerIsKeyedBlake2b(t *testing.T) {
 	}
 	if a.Hash("abc") != got {
 		t.Error("same key, same input, different digest")
+	}
+}
+
+// The positional fast paths of AppendPyFloat print what the general
+// formatting prints, for integers, for values around the range's limits
+// and for random values of every magnitude.
+func TestAppendPyFloatFastPaths(t *testing.T) {
+	vals := []float64{1e-4, math.Nextafter(1e-4, 0), math.Nextafter(1e-4, 1), 1e16, math.Nextafter(1e16, 0),
+		1<<53 - 1, 1 << 53, 1<<53 + 2, 9999999999999998, 0.5, 1.5, 2.675, 1e15 + 0.5, 123456.789}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for range 200_000 {
+		vals = append(vals,
+			math.Float64frombits(rng.Uint64()),
+			float64(rng.Int64N(1<<54)),
+			float64(rng.Int64N(1_000_000))/float64(1+rng.Int64N(1000)),
+			rng.Float64()*math.Pow(10, float64(rng.IntN(30)-10)))
+	}
+	for _, v := range vals {
+		for _, x := range []float64{v, -v} {
+			if got, want := string(AppendPyFloat(nil, x)), string(appendPyFloatRepr(nil, x)); got != want {
+				t.Fatalf("AppendPyFloat(%v) = %q, want %q", x, got, want)
+			}
+		}
 	}
 }

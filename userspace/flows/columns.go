@@ -111,91 +111,36 @@ func NewSchema(o *Options, first *Flow) *Schema {
 	return s
 }
 
-func vu(u uint64) Value     { return Value{Kind: KindUint, U: u} }
-func vi(i int64) Value      { return Value{Kind: KindInt, I: i} }
-func vf(f float64) Value    { return Value{Kind: KindFloat, F: f} }
-func vs(s string) Value     { return Value{Kind: KindString, S: s} }
-func vints(x []int64) Value { return Value{Kind: KindInts, Ints: x} }
-
-// Values appends f's values in schema order to dst.
+// Values appends f's values in schema order to dst: [Flow.Walk] as
+// [Value]s, for code that wants the row as data (plugins, tests, the
+// generic paths of the exporters). It allocates the strings and lists.
 func (f *Flow) Values(s *Schema, dst []Value) []Value {
-	src, dst2 := f.SrcAddr(), f.DstAddr()
-	smac, dmac := FormatMAC(f.SrcMAC), FormatMAC(f.DstMAC)
-	dst = append(dst,
-		vu(f.ID), vi(f.ExpirationID),
-		vs(FormatAddr(src)), vs(smac), vs(smac[:8]), vu(uint64(f.SrcPort())),
-		vs(FormatAddr(dst2)), vs(dmac), vs(dmac[:8]), vu(uint64(f.DstPort())),
-		vu(uint64(f.Protocol())), vu(uint64(f.IPVersion())), vu(uint64(f.VLANID())))
-	if s.Tunnels {
-		dst = append(dst, vu(uint64(f.TunnelID())))
-	}
-	for _, d := range []*Dir{&f.Bidirectional, &f.Src2Dst, &f.Dst2Src} {
-		dst = append(dst, vu(d.FirstSeenMs), vu(d.LastSeenMs), vu(d.DurationMs()), vu(d.Packets), vu(d.Bytes))
-	}
-	if s.Stats {
-		st := f.Stats
-		if st == nil {
-			st = &Stats{}
-		}
-		type dirStat struct {
-			s *DirStats
-			n uint64
-		}
-		ds := []dirStat{{&st.Bi, f.Bidirectional.Packets}, {&st.S2D, f.Src2Dst.Packets}, {&st.D2S, f.Dst2Src.Packets}}
-		for _, x := range ds {
-			dst = append(dst, vu(uint64(x.s.MinPS)), vf(x.s.MeanPS), vf(x.s.StddevPS(x.n)), vu(uint64(x.s.MaxPS)))
-		}
-		for _, x := range ds {
-			dst = append(dst, vu(x.s.MinPIAT), vf(x.s.MeanPIAT), vf(x.s.StddevPIAT(x.n)), vu(x.s.MaxPIAT))
-		}
-		for _, x := range ds {
-			d := x.s
-			dst = append(dst, vu(d.Syn), vu(d.Cwr), vu(d.Ece), vu(d.Urg), vu(d.Ack), vu(d.Psh), vu(d.Rst), vu(d.Fin))
-		}
-	}
-	if s.SPLT > 0 {
-		dir, ps, piat := make([]int64, s.SPLT), make([]int64, s.SPLT), make([]int64, s.SPLT)
-		for i := range s.SPLT {
-			dir[i], ps[i], piat[i] = -1, -1, -1
-		}
-		if sp := f.SPLT; sp != nil {
-			for i := 0; i < s.SPLT && i < len(sp.Direction); i++ {
-				dir[i], ps[i], piat[i] = int64(sp.Direction[i]), int64(sp.PS[i]), sp.PIATms[i]
-			}
-		}
-		dst = append(dst, vints(dir), vints(ps), vints(piat))
-	}
-	if s.App {
-		a := f.App
-		if a == nil {
-			a = &AppInfo{Name: "Unknown", CategoryName: "Unspecified"}
-		}
-		dst = append(dst, vs(a.Name), vs(a.CategoryName), vi(int64(a.IsGuessed)), vi(int64(a.Confidence)),
-			vs(a.RequestedServerName), vs(a.ClientFingerprint), vs(a.ServerFingerprint), vs(a.UserAgent), vs(a.ContentType))
-	}
-	for _, u := range s.UDPS {
-		v, ok := f.UDPS.Get(u)
-		if !ok || v == nil {
-			dst = append(dst, Value{})
-			continue
-		}
-		dst = append(dst, Value{Kind: KindAny, A: v})
-	}
-	if s.Process {
-		p, ok := f.Process()
-		if !ok {
-			p = Process{PID: -1}
-		}
-		dst = append(dst, vi(int64(p.PID)), vs(p.Name))
-	}
-	return dst
+	w := valueWriter{dst: dst}
+	f.Walk(s, &w)
+	return w.dst
+}
+
+// valueWriter is the [ColumnWriter] behind [Flow.Values].
+type valueWriter struct{ dst []Value }
+
+func (w *valueWriter) Uint(v uint64)   { w.dst = append(w.dst, Value{Kind: KindUint, U: v}) }
+func (w *valueWriter) Int(v int64)     { w.dst = append(w.dst, Value{Kind: KindInt, I: v}) }
+func (w *valueWriter) Float(v float64) { w.dst = append(w.dst, Value{Kind: KindFloat, F: v}) }
+func (w *valueWriter) String(t Text)   { w.dst = append(w.dst, Value{Kind: KindString, S: t.String()}) }
+func (w *valueWriter) Any(v any)       { w.dst = append(w.dst, Value{Kind: KindAny, A: v}) }
+func (w *valueWriter) None()           { w.dst = append(w.dst, Value{}) }
+func (w *valueWriter) Ints(l IntList) {
+	w.dst = append(w.dst, Value{Kind: KindInts, Ints: l.AppendTo(make([]int64, 0, l.Len()))})
 }
 
 // FormatMAC formats a MAC address as NFStream does: lowercase, colon-separated.
 func FormatMAC(m [6]byte) string { return string(AppendMAC(nil, m)) }
 
 // AppendMAC appends m formatted like [FormatMAC].
-func AppendMAC(b []byte, m [6]byte) []byte {
+func AppendMAC(b []byte, m [6]byte) []byte { return appendHexColons(b, m[:]) }
+
+// appendHexColons appends m as colon-separated lowercase hex bytes.
+func appendHexColons(b []byte, m []byte) []byte {
 	const hex = "0123456789abcdef"
 	for i, x := range m {
 		if i > 0 {
