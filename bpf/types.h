@@ -24,7 +24,7 @@ struct flow_key {
 	__u8 ip_version; /* 4 or 6 */
 	__u8 tunnel_id; /* NFStream's tunnel_id; only applied packets have one */
 	__u8 _pad[7];
-};
+} __attribute__((aligned(8))); /* compared 8 bytes at a time */
 
 /* dir_state is one direction of a flow. Sizes are in the configured
  * accounting mode; times are wall-clock milliseconds (CLOCK_MONOTONIC plus
@@ -64,10 +64,17 @@ struct flow_data {
 	struct dir_state dir[2]; /* 0: src to dst, 1: dst to src */
 };
 
+/* flow_state is an entry of the flow table. key and dead let a program that
+ * took the lock of an element find out that it no longer holds its flow:
+ * the sweeper's expiry sets dead before it deletes the entry, and a hash map
+ * reuses a deleted element at once for another key (its value copied in
+ * without the lock, first field first: dead, last, is written last). */
 struct flow_state {
 	struct bpf_spin_lock lock;
 	__u32 _pad;
+	struct flow_key key; /* the entry's own key */
 	struct flow_data d;
+	__u64 dead; /* 1: expired, about to be deleted; treat as no entry */
 };
 
 /* Record types on the events ring buffer. */
@@ -81,6 +88,7 @@ enum event_type {
 enum punt_reason {
 	PUNT_PARSE = 1, /* encapsulation the kernel parser leaves to userspace */
 	PUNT_MAP_FULL = 2, /* the flow table was full (userspace meters the packet) */
+	PUNT_BUSY = 3, /* the flow's entry was being expired: userspace applies it again */
 };
 
 /* packet_hdr heads a record carrying one frame. For EVENT_PACKET the kernel
@@ -138,6 +146,18 @@ struct apply_req {
 	__u8 dst_mac[6];
 };
 
+/* expire_req is the data of a BPF_PROG_TEST_RUN of nfm_expire: the
+ * sweeper's request to expire one flow, and the flow it expired (written
+ * back into the data). */
+struct expire_req {
+	struct flow_key key;
+	__u64 gen; /* the instance the sweeper saw idle */
+	__u64 now_ms; /* same clock as dir_state */
+	__u32 final; /* 1: expire whatever the times (stop) */
+	__u32 _pad;
+	struct flow_data d; /* out: the expired flow */
+};
+
 /* Indexes of the per-CPU counters array. Every packet the programs see is
  * counted once in exactly one of COUNTER_METERED, COUNTER_IGNORED or
  * COUNTER_PUNTED (their sum is the frames seen); the other counters count
@@ -153,6 +173,8 @@ enum counter {
 	COUNTER_PACKET_COPIED, /* first-n packet copies sent */
 	COUNTER_FLOWS_CREATED,
 	COUNTER_APPLIED, /* punted packets userspace decoded and applied to the table */
+	COUNTER_BUSY, /* packets punted because their flow's entry stayed dead (being expired) */
+	COUNTER_EXPIRED, /* flows the sweeper expired (nfm_expire) */
 	COUNTER_MAX,
 };
 
