@@ -65,6 +65,10 @@ volatile const __u64 cfg_clock_offset_ns = 0; /* CLOCK_REALTIME - CLOCK_MONOTONI
 /* Lookups of a flow whose entry is dead before its packet is punted. */
 #define NFM_RETRIES 4
 #define NFM_EEXIST 17
+/* Longest frame whose IP length may come from the frame length
+ * (userspace/flows MaxFrameLen): super-packets of GSO, GRO and BIG TCP have
+ * a 0 in their 16-bit length field. */
+#define NFM_MAX_FRAME (1 << 20)
 
 /* flows: flow_key -> flow_state. Size set by userspace (--kernel-max-flows). */
 struct {
@@ -160,8 +164,8 @@ struct pkt {
 	struct flow_key key;
 	__u8 src_is_lo;
 	__u8 tcp_flags;
-	__u16 size;
 	__u16 l3_off; /* offset of the IP header */
+	__u32 size;
 	__u8 src_mac[6];
 	__u8 dst_mac[6];
 };
@@ -188,9 +192,19 @@ static __always_inline int ipv6_ext(__u8 nh)
 	return nh == 0 || nh == 43 || nh == 44 || nh == 60 || nh == 135 || nh == 59;
 }
 
+/* super_len is the length after the hdr-byte header at off of a caplen-byte
+ * frame too long for a 16-bit length field, else 0 (userspace/flows
+ * superLen). */
+static __always_inline __u32 super_len(__u32 caplen, __u32 off, __u32 hdr)
+{
+	if (caplen > NFM_MAX_FRAME || caplen < off + hdr + 0x10000)
+		return 0;
+	return caplen - off - hdr;
+}
+
 /* parse follows userspace/flows Decode (NFStream's decoder) for the frames
- * it meters itself. caplen is the frame length; end bounds the bytes that
- * can be read directly. */
+ * it meters itself, sizes of super-packets included. caplen is the frame
+ * length; end bounds the bytes that can be read directly. */
 static __always_inline int parse(const __u8 *d, const void *end, __u32 caplen, __u32 wire_len,
 				 __u16 hw_vlan, struct pkt *p)
 {
@@ -235,7 +249,7 @@ static __always_inline int parse(const __u8 *d, const void *end, __u32 caplen, _
 	if ((ver == 4 && typ != ETH_P_IP) || (ver == 6 && typ != ETH_P_IPV6))
 		return V_PUNT; /* NFStream's version-nibble rules, left to userspace */
 
-	__u32 l4off, l4len, ipsize;
+	__u32 l4off, l4len, ipsize, iplen; /* iplen: the IP packet's length, header included */
 	__u8 proto;
 	p->l3_off = off;
 	__u64 src[2] = {}, dst[2] = {};
@@ -262,10 +276,16 @@ static __always_inline int parse(const __u8 *d, const void *end, __u32 caplen, _
 			return V_IGNORE;
 		__u32 tot = rd16(ip + 2);
 		l4len = (tot - ihl) & 0xffff;
+		__u32 big = super_len(caplen, off, 0);
+		if (tot == 0 && big) {
+			tot = big;
+			l4len = big - ihl;
+		}
 		if ((tot > avail ? tot : avail) < ihl + l4len)
 			return V_IGNORE;
 		l4off = ihl;
 		ipsize = tot;
+		iplen = tot;
 		__builtin_memcpy(src, ip + 12, 4);
 		__builtin_memcpy(dst, ip + 16, 4);
 	} else {
@@ -279,6 +299,9 @@ static __always_inline int parse(const __u8 *d, const void *end, __u32 caplen, _
 		proto = ip[6];
 		if (ipv6_ext(proto) || proto == 4 || proto == 41)
 			return V_PUNT;
+		__u32 big = super_len(caplen, off, 40);
+		if (plen == 0 && big)
+			plen = big;
 		if (cfg_decode_tunnels && proto == 17) {
 			/* NFStream looks for the UDP ports at the IPv6 header
 			 * plus the payload length. */
@@ -294,11 +317,13 @@ static __always_inline int parse(const __u8 *d, const void *end, __u32 caplen, _
 		l4off = 40;
 		l4len = plen;
 		ipsize = plen;
+		iplen = 40 + plen;
 		__builtin_memcpy(src, ip + 8, 16);
 		__builtin_memcpy(dst, ip + 24, 16);
 	}
 
-	__u16 sport = 0, dport = 0, transport = 0, payload = 0;
+	__u16 sport = 0, dport = 0;
+	__u32 transport = 0, payload = 0;
 	__u8 flags = 0;
 	const __u8 *l4 = ip + l4off;
 	if (proto == 6 && l4len >= 20) {
@@ -336,7 +361,11 @@ static __always_inline int parse(const __u8 *d, const void *end, __u32 caplen, _
 		p->size = payload;
 		break;
 	default:
+		/* NFStream's 16 bits, unless the IP header accounts for the
+		 * frame (userspace/flows MaxFrameLen) */
 		p->size = wire_len;
+		if (wire_len > 0xffff && (wire_len > NFM_MAX_FRAME || caplen - off != iplen))
+			p->size = wire_len & 0xffff;
 	}
 	p->tcp_flags = flags;
 
@@ -374,7 +403,7 @@ static __always_inline void add_flags(struct dir_state *s, __u8 f)
 		s->flags[i] += (f >> i) & 1;
 }
 
-static __always_inline void dir_first(struct dir_state *s, __u64 t, __u16 size, __u8 flags)
+static __always_inline void dir_first(struct dir_state *s, __u64 t, __u32 size, __u8 flags)
 {
 	s->first_ms = t;
 	s->last_ms = t;
@@ -382,13 +411,14 @@ static __always_inline void dir_first(struct dir_state *s, __u64 t, __u16 size, 
 	s->bytes = size;
 	if (cfg_statistics) {
 		s->size_sumsq = (__u64)size * size;
+		s->size_sumsq_hi = 0;
 		s->size_min = size;
 		s->size_max = size;
 		add_flags(s, flags);
 	}
 }
 
-static __always_inline void dir_next(struct dir_state *s, __u64 t, __u16 size, __u8 flags)
+static __always_inline void dir_next(struct dir_state *s, __u64 t, __u32 size, __u8 flags)
 {
 	if (cfg_statistics) {
 		__u64 g = t - s->last_ms;
@@ -403,7 +433,9 @@ static __always_inline void dir_next(struct dir_state *s, __u64 t, __u16 size, _
 		}
 		s->piat_sum += g;
 		s->piat_sumsq += g * g;
-		s->size_sumsq += (__u64)size * size;
+		__u64 sq = (__u64)size * size;
+		s->size_sumsq += sq;
+		s->size_sumsq_hi += s->size_sumsq < sq; /* carry */
 		if (size < s->size_min)
 			s->size_min = size;
 		if (size > s->size_max)

@@ -27,7 +27,8 @@ struct flow_key {
 } __attribute__((aligned(8))); /* compared 8 bytes at a time */
 
 /* dir_state is one direction of a flow. Sizes are in the configured
- * accounting mode; times are wall-clock milliseconds (CLOCK_MONOTONIC plus
+ * accounting mode, in bytes, up to 32 bits (super-packets of GSO, GRO and BIG
+ * TCP are counted whole); times are wall-clock milliseconds (CLOCK_MONOTONIC plus
  * the monotonic-to-realtime offset userspace sets at load). piat_* describe the
  * gaps between this direction's consecutive packets. */
 struct dir_state {
@@ -35,14 +36,14 @@ struct dir_state {
 	__u64 last_ms;
 	__u64 packets;
 	__u64 bytes; /* sum of sizes */
-	__u64 size_sumsq; /* sum of squared sizes */
+	__u64 size_sumsq; /* sum of squared sizes, low 64 bits */
+	__u64 size_sumsq_hi; /* and high 64 bits */
 	__u64 piat_min; /* ms, valid when packets >= 2 */
 	__u64 piat_max;
 	__u64 piat_sum;
 	__u64 piat_sumsq;
-	__u16 size_min;
-	__u16 size_max;
-	__u32 _pad;
+	__u32 size_min;
+	__u32 size_max;
 	/* TCP flag counters in header bit order: fin, syn, rst, psh, ack, urg,
 	 * ece, cwr. */
 	__u32 flags[8];
@@ -103,16 +104,15 @@ struct packet_hdr {
 	struct flow_key key;
 	__u16 cap_len; /* bytes of frame that follow */
 	__u16 l3_off; /* offset of the IP header in the frame */
-	__u16 size; /* accounting-mode size */
 	__u16 index; /* packet number in the flow, from 0 */
-	__u8 dir; /* 0 src to dst, 1 dst to src */
-	__u8 tcp_flags;
-	__u8 reason; /* enum punt_reason for EVENT_PUNT */
-	__u8 _pad0;
 	/* 0x8000 | TCI of an 802.1Q tag the driver took out of the frame (TC
 	 * only); userspace puts it back before decoding a punted frame. */
 	__u16 hw_vlan;
-	__u8 _pad[2];
+	__u32 size; /* accounting-mode size, bytes */
+	__u8 dir; /* 0 src to dst, 1 dst to src */
+	__u8 tcp_flags;
+	__u8 reason; /* enum punt_reason for EVENT_PUNT */
+	__u8 _pad;
 };
 
 /* packet_event is a record as built in the per-CPU scratch area; only
@@ -137,13 +137,14 @@ struct apply_req {
 	struct flow_key key;
 	__u64 ts_ms; /* arrival time, same clock as dir_state */
 	__u32 wire_len;
+	__u32 size; /* accounting-mode size, bytes */
 	__u16 cap_len; /* frame bytes after the header */
 	__u16 l3_off; /* offset of the IP header in the frame */
-	__u16 size; /* accounting-mode size */
 	__u8 tcp_flags;
 	__u8 src_is_lo; /* the packet's sender is the key's lo endpoint */
 	__u8 src_mac[6];
 	__u8 dst_mac[6];
+	__u8 _pad[6];
 };
 
 /* expire_req is the data of a BPF_PROG_TEST_RUN of nfm_expire: the

@@ -18,13 +18,14 @@ type MeterApplyReq struct {
 	Key      MeterFlowKey
 	TsMs     uint64
 	WireLen  uint32
+	Size     uint32
 	CapLen   uint16
 	L3Off    uint16
-	Size     uint16
 	TcpFlags uint8
 	SrcIsLo  uint8
 	SrcMac   [6]uint8
 	DstMac   [6]uint8
+	Pad      [6]uint8
 }
 
 type MeterCounter uint32
@@ -46,20 +47,20 @@ const (
 )
 
 type MeterDirState struct {
-	_         structs.HostLayout
-	FirstMs   uint64
-	LastMs    uint64
-	Packets   uint64
-	Bytes     uint64
-	SizeSumsq uint64
-	PiatMin   uint64
-	PiatMax   uint64
-	PiatSum   uint64
-	PiatSumsq uint64
-	SizeMin   uint16
-	SizeMax   uint16
-	Pad       uint32
-	Flags     [8]uint32
+	_           structs.HostLayout
+	FirstMs     uint64
+	LastMs      uint64
+	Packets     uint64
+	Bytes       uint64
+	SizeSumsq   uint64
+	SizeSumsqHi uint64
+	PiatMin     uint64
+	PiatMax     uint64
+	PiatSum     uint64
+	PiatSumsq   uint64
+	SizeMin     uint32
+	SizeMax     uint32
+	Flags       [8]uint32
 }
 
 type MeterEventType uint32
@@ -137,14 +138,13 @@ type MeterPacketHdr struct {
 	Key      MeterFlowKey
 	CapLen   uint16
 	L3Off    uint16
-	Size     uint16
 	Index    uint16
+	HwVlan   uint16
+	Size     uint32
 	Dir      uint8
 	TcpFlags uint8
 	Reason   uint8
-	Pad0     uint8
-	HwVlan   uint16
-	Pad      [2]uint8
+	Pad      uint8
 }
 
 type MeterPuntReason uint32

@@ -139,7 +139,7 @@ func TestClsactRemovesOnlyStaleFilters(t *testing.T) {
 			name   string
 			handle uint32
 		}{
-			{"other_tool", 7},                               // another tool's, at nfmeter's priority
+			{"other_tool", 7}, // another tool's, at nfmeter's priority
 			{fmt.Sprintf("nfm_tc:%d", dead.Process.Pid), 8}, // a killed nfmeter's
 		} {
 			err := nl.FilterAdd(&netlink.BpfFilter{
