@@ -19,12 +19,28 @@
  *    timeout ends it (sent to userspace on the ring buffer) and starts a new
  *    one, as NFStream's meter does. A new flow that does not fit is punted,
  *    so nothing is lost while the ring buffer has room.
+ *    An entry whose lock it took is its flow only if the entry is not dead
+ *    and holds the packet's key (see expiry below); otherwise it looks again,
+ *    a few times, then punts the packet (PUNT_BUSY: userspace applies it
+ *    again with nfm_apply).
  * 3. The first cfg_n_copy packets of each flow are copied, up to cfg_snaplen
  *    bytes, to the `events` ring buffer for nDPI, SPLT and plugins, unless
  *    userspace marked the flow done in `done_flows`.
  *
- * Every loss is counted in `counters`. Userspace expires idle flows by wall
- * clock (batch lookup, delete only what expired). */
+ * 4. Userspace expires idle flows by wall clock: a batch lookup finds the
+ *    candidates, and nfm_expire (run with BPF_PROG_TEST_RUN) expires each
+ *    atomically with respect to packets: under the entry's lock it checks
+ *    again that the flow is the one seen idle and still idle, marks the entry
+ *    dead and copies the flow out; then it deletes the entry. A packet that
+ *    takes the lock in between sees dead and starts the next flow in a new
+ *    entry once the dead one is deleted (only nfm_expire deletes a dead
+ *    entry, so it cannot delete that one). A program may also take the lock
+ *    of an element that was deleted and at once reused for another key
+ *    (preallocated hash maps reuse elements immediately): the key stored in
+ *    the value tells it apart, and dead, the value's last field, is written
+ *    after the key when the kernel copies a new entry in.
+ *
+ * Every loss is counted in `counters`. */
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
 #include <linux/pkt_cls.h>
@@ -46,6 +62,13 @@ volatile const __u64 cfg_active_ms = 1800000;
 volatile const __u64 cfg_clock_offset_ns = 0; /* CLOCK_REALTIME - CLOCK_MONOTONIC at load */
 
 #define NFM_MAX_VLAN 8
+/* Lookups of a flow whose entry is dead before its packet is punted. */
+#define NFM_RETRIES 4
+#define NFM_EEXIST 17
+/* Longest frame whose IP length may come from the frame length
+ * (userspace/flows MaxFrameLen): super-packets of GSO, GRO and BIG TCP have
+ * a 0 in their 16-bit length field. */
+#define NFM_MAX_FRAME (1 << 20)
 
 /* flows: flow_key -> flow_state. Size set by userspace (--kernel-max-flows). */
 struct {
@@ -85,7 +108,9 @@ struct scratch {
 	 * (per-CPU maps cannot hold a bpf_spin_lock). */
 	struct {
 		__u64 lock_room;
+		struct flow_key key;
 		struct flow_data d;
+		__u64 dead;
 	} init;
 	struct flow_data ended; /* a flow ended by this packet */
 	__u64 gen_seq;
@@ -109,11 +134,24 @@ struct {
 const struct packet_hdr *unused_packet_hdr __attribute__((unused));
 const struct flow_end_event *unused_flow_end_event __attribute__((unused));
 const struct apply_req *unused_apply_req __attribute__((unused));
+const struct expire_req *unused_expire_req __attribute__((unused));
 const enum event_type *unused_event_type __attribute__((unused));
 const enum punt_reason *unused_punt_reason __attribute__((unused));
 const enum counter *unused_counter __attribute__((unused));
 _Static_assert(sizeof(struct flow_state) == sizeof(((struct scratch *)0)->init),
 	       "init mirrors flow_state");
+_Static_assert(sizeof(struct flow_key) % 8 == 0, "key_eq compares 8 bytes at a time");
+
+/* key_eq reports whether two 8-byte aligned keys are equal. */
+static __always_inline int key_eq(const struct flow_key *a, const struct flow_key *b)
+{
+	const __u64 *x = (const void *)a, *y = (const void *)b;
+	__u64 diff = 0;
+#pragma unroll
+	for (int i = 0; i < sizeof(*a) / 8; i++)
+		diff |= x[i] ^ y[i];
+	return diff == 0;
+}
 
 enum verdict {
 	V_METER,
@@ -126,8 +164,8 @@ struct pkt {
 	struct flow_key key;
 	__u8 src_is_lo;
 	__u8 tcp_flags;
-	__u16 size;
 	__u16 l3_off; /* offset of the IP header */
+	__u32 size;
 	__u8 src_mac[6];
 	__u8 dst_mac[6];
 };
@@ -154,9 +192,19 @@ static __always_inline int ipv6_ext(__u8 nh)
 	return nh == 0 || nh == 43 || nh == 44 || nh == 60 || nh == 135 || nh == 59;
 }
 
+/* super_len is the length after the hdr-byte header at off of a caplen-byte
+ * frame too long for a 16-bit length field, else 0 (userspace/flows
+ * superLen). */
+static __always_inline __u32 super_len(__u32 caplen, __u32 off, __u32 hdr)
+{
+	if (caplen > NFM_MAX_FRAME || caplen < off + hdr + 0x10000)
+		return 0;
+	return caplen - off - hdr;
+}
+
 /* parse follows userspace/flows Decode (NFStream's decoder) for the frames
- * it meters itself. caplen is the frame length; end bounds the bytes that
- * can be read directly. */
+ * it meters itself, sizes of super-packets included. caplen is the frame
+ * length; end bounds the bytes that can be read directly. */
 static __always_inline int parse(const __u8 *d, const void *end, __u32 caplen, __u32 wire_len,
 				 __u16 hw_vlan, struct pkt *p)
 {
@@ -201,7 +249,7 @@ static __always_inline int parse(const __u8 *d, const void *end, __u32 caplen, _
 	if ((ver == 4 && typ != ETH_P_IP) || (ver == 6 && typ != ETH_P_IPV6))
 		return V_PUNT; /* NFStream's version-nibble rules, left to userspace */
 
-	__u32 l4off, l4len, ipsize;
+	__u32 l4off, l4len, ipsize, iplen; /* iplen: the IP packet's length, header included */
 	__u8 proto;
 	p->l3_off = off;
 	__u64 src[2] = {}, dst[2] = {};
@@ -228,10 +276,16 @@ static __always_inline int parse(const __u8 *d, const void *end, __u32 caplen, _
 			return V_IGNORE;
 		__u32 tot = rd16(ip + 2);
 		l4len = (tot - ihl) & 0xffff;
+		__u32 big = super_len(caplen, off, 0);
+		if (tot == 0 && big) {
+			tot = big;
+			l4len = big - ihl;
+		}
 		if ((tot > avail ? tot : avail) < ihl + l4len)
 			return V_IGNORE;
 		l4off = ihl;
 		ipsize = tot;
+		iplen = tot;
 		__builtin_memcpy(src, ip + 12, 4);
 		__builtin_memcpy(dst, ip + 16, 4);
 	} else {
@@ -245,6 +299,9 @@ static __always_inline int parse(const __u8 *d, const void *end, __u32 caplen, _
 		proto = ip[6];
 		if (ipv6_ext(proto) || proto == 4 || proto == 41)
 			return V_PUNT;
+		__u32 big = super_len(caplen, off, 40);
+		if (plen == 0 && big)
+			plen = big;
 		if (cfg_decode_tunnels && proto == 17) {
 			/* NFStream looks for the UDP ports at the IPv6 header
 			 * plus the payload length. */
@@ -260,11 +317,13 @@ static __always_inline int parse(const __u8 *d, const void *end, __u32 caplen, _
 		l4off = 40;
 		l4len = plen;
 		ipsize = plen;
+		iplen = 40 + plen;
 		__builtin_memcpy(src, ip + 8, 16);
 		__builtin_memcpy(dst, ip + 24, 16);
 	}
 
-	__u16 sport = 0, dport = 0, transport = 0, payload = 0;
+	__u16 sport = 0, dport = 0;
+	__u32 transport = 0, payload = 0;
 	__u8 flags = 0;
 	const __u8 *l4 = ip + l4off;
 	if (proto == 6 && l4len >= 20) {
@@ -302,7 +361,11 @@ static __always_inline int parse(const __u8 *d, const void *end, __u32 caplen, _
 		p->size = payload;
 		break;
 	default:
+		/* NFStream's 16 bits, unless the IP header accounts for the
+		 * frame (userspace/flows MaxFrameLen) */
 		p->size = wire_len;
+		if (wire_len > 0xffff && (wire_len > NFM_MAX_FRAME || caplen - off != iplen))
+			p->size = wire_len & 0xffff;
 	}
 	p->tcp_flags = flags;
 
@@ -340,7 +403,7 @@ static __always_inline void add_flags(struct dir_state *s, __u8 f)
 		s->flags[i] += (f >> i) & 1;
 }
 
-static __always_inline void dir_first(struct dir_state *s, __u64 t, __u16 size, __u8 flags)
+static __always_inline void dir_first(struct dir_state *s, __u64 t, __u32 size, __u8 flags)
 {
 	s->first_ms = t;
 	s->last_ms = t;
@@ -348,13 +411,14 @@ static __always_inline void dir_first(struct dir_state *s, __u64 t, __u16 size, 
 	s->bytes = size;
 	if (cfg_statistics) {
 		s->size_sumsq = (__u64)size * size;
+		s->size_sumsq_hi = 0;
 		s->size_min = size;
 		s->size_max = size;
 		add_flags(s, flags);
 	}
 }
 
-static __always_inline void dir_next(struct dir_state *s, __u64 t, __u16 size, __u8 flags)
+static __always_inline void dir_next(struct dir_state *s, __u64 t, __u32 size, __u8 flags)
 {
 	if (cfg_statistics) {
 		__u64 g = t - s->last_ms;
@@ -369,7 +433,9 @@ static __always_inline void dir_next(struct dir_state *s, __u64 t, __u16 size, _
 		}
 		s->piat_sum += g;
 		s->piat_sumsq += g * g;
-		s->size_sumsq += (__u64)size * size;
+		__u64 sq = (__u64)size * size;
+		s->size_sumsq += sq;
+		s->size_sumsq_hi += s->size_sumsq < sq; /* carry */
 		if (size < s->size_min)
 			s->size_min = size;
 		if (size > s->size_max)
@@ -427,28 +493,45 @@ static __always_inline __u64 cached_now_ms(struct scratch *sc)
 	return ms;
 }
 
-/* meter counts a parsed packet, arrived at t, in its flow. It returns 0, or
- * -1 when the packet's new flow does not fit (punt it). */
+/* meter counts a parsed packet, arrived at t, in its flow. It returns 0, -1
+ * when the packet's new flow does not fit (punt it) or -2 when its entry
+ * stayed dead (being expired) for NFM_RETRIES lookups (punt it too). */
 static __always_inline int meter(const struct pkt *p, __u64 t, struct scratch *sc, struct plan *pl)
 {
-	struct flow_state *st = bpf_map_lookup_elem(&flows, &p->key);
-	if (!st) {
-		__u64 gen = next_gen(sc);
-		flow_init(&sc->init.d, p, t, gen);
-		long err = bpf_map_update_elem(&flows, &p->key, &sc->init, BPF_NOEXIST);
-		if (err == 0) {
-			count(COUNTER_FLOWS_CREATED);
-			pl->gen = gen;
-			pl->t = t;
-			return 0;
-		}
-		st = bpf_map_lookup_elem(&flows, &p->key); /* lost a race with another CPU? */
+	struct flow_state *st = NULL;
+#pragma unroll
+	for (int i = 0; i < NFM_RETRIES; i++) {
+		st = bpf_map_lookup_elem(&flows, &p->key);
 		if (!st) {
-			count(COUNTER_MAP_FULL);
-			return -1;
+			__u64 gen = next_gen(sc);
+			sc->init.key = p->key;
+			flow_init(&sc->init.d, p, t, gen);
+			sc->init.dead = 0;
+			long err = bpf_map_update_elem(&flows, &p->key, &sc->init, BPF_NOEXIST);
+			if (err == 0) {
+				count(COUNTER_FLOWS_CREATED);
+				pl->gen = gen;
+				pl->t = t;
+				return 0;
+			}
+			if (err != -NFM_EEXIST) {
+				count(COUNTER_MAP_FULL);
+				return -1;
+			}
+			continue; /* another CPU created it meanwhile */
 		}
+		bpf_spin_lock(&st->lock);
+		if (!st->dead && key_eq(&st->key, &p->key))
+			break; /* our flow, locked */
+		/* Being expired (deleted next), or deleted and reused: the
+		 * flow's entry is gone or about to be. */
+		bpf_spin_unlock(&st->lock);
+		st = NULL;
 	}
-	bpf_spin_lock(&st->lock);
+	if (!st) {
+		count(COUNTER_BUSY);
+		return -2;
+	}
 	struct flow_data *fd = &st->d;
 	if (t < fd->bi_last_ms)
 		t = fd->bi_last_ms; /* NFStream's clock never goes back */
@@ -553,7 +636,8 @@ static __always_inline void punt(void *ctx, int xdp, __u32 caplen, __u32 wire_le
 
 /* account meters p, arrived at t (0: now), and sends what userspace needs: the
  * flow it ended, and a copy of the packet (frame bytes from frame_off) when
- * it is among the flow's first. It returns -1 when the flow table is full. */
+ * it is among the flow's first. It returns meter()'s -1 (table full) or -2
+ * (entry busy) when the packet was not metered. */
 static __always_inline int account(void *ctx, int xdp, const struct pkt *p, __u64 t,
 				   __u32 frame_off, __u32 caplen, __u32 wire_len)
 {
@@ -568,8 +652,9 @@ static __always_inline int account(void *ctx, int xdp, const struct pkt *p, __u6
 	if (t == 0)
 		t = cached_now_ms(sc);
 	struct plan pl = {};
-	if (meter(p, t, sc, &pl) < 0)
-		return -1;
+	int r = meter(p, t, sc, &pl);
+	if (r < 0)
+		return r;
 	if (pl.ended) {
 		struct flow_end_event *fe = bpf_ringbuf_reserve(&events, sizeof(*fe), 0);
 		if (fe) {
@@ -619,8 +704,9 @@ static __always_inline void handle(void *ctx, int xdp, const __u8 *data, const v
 		punt(ctx, xdp, caplen, wire_len, hw_vlan, PUNT_PARSE);
 		return;
 	}
-	if (account(ctx, xdp, &p, 0, 0, caplen, wire_len) < 0) {
-		punt(ctx, xdp, caplen, wire_len, hw_vlan, PUNT_MAP_FULL);
+	int r = account(ctx, xdp, &p, 0, 0, caplen, wire_len);
+	if (r < 0) {
+		punt(ctx, xdp, caplen, wire_len, hw_vlan, r == -1 ? PUNT_MAP_FULL : PUNT_BUSY);
 		return;
 	}
 	count(COUNTER_METERED);
@@ -638,8 +724,9 @@ int nfm_xdp(struct xdp_md *ctx)
 
 /* nfm_apply is never attached: userspace runs it with BPF_PROG_TEST_RUN on
  * an apply_req followed by a punted frame it decoded. XDP_PASS: counted;
- * XDP_DROP: the flow table is full (userspace meters the packet);
- * XDP_ABORTED: malformed request. */
+ * XDP_DROP: the flow table is full (userspace meters the packet); XDP_TX:
+ * the flow's entry is being expired (try again); XDP_ABORTED: malformed
+ * request. */
 SEC("xdp")
 int nfm_apply(struct xdp_md *ctx)
 {
@@ -659,9 +746,48 @@ int nfm_apply(struct xdp_md *ctx)
 	__u32 caplen = (const __u8 *)end - data - sizeof(*req);
 	if (caplen > req->cap_len)
 		caplen = req->cap_len;
-	if (account(ctx, 1, &p, req->ts_ms, sizeof(*req), caplen, req->wire_len) < 0)
-		return XDP_DROP;
+	int r = account(ctx, 1, &p, req->ts_ms, sizeof(*req), caplen, req->wire_len);
+	if (r < 0)
+		return r == -1 ? XDP_DROP : XDP_TX;
 	count(COUNTER_APPLIED);
+	return XDP_PASS;
+}
+
+/* nfm_expire is never attached: the sweeper runs it with BPF_PROG_TEST_RUN
+ * on an expire_req to expire one flow atomically with respect to packets
+ * (algorithm, step 4). XDP_PASS: expired, the flow is in req->d; XDP_DROP:
+ * not expired (gone, another instance, or no longer idle); XDP_ABORTED:
+ * malformed request. */
+SEC("xdp")
+int nfm_expire(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data;
+	const void *end = (const void *)(long)ctx->data_end;
+	struct expire_req *req = data;
+	if ((const void *)(req + 1) > end)
+		return XDP_ABORTED;
+	struct flow_key key = req->key;
+	__u64 gen = req->gen, now = req->now_ms;
+	__u32 final = req->final;
+	struct flow_state *st = bpf_map_lookup_elem(&flows, &key);
+	if (!st)
+		return XDP_DROP;
+	int expired = 0;
+	bpf_spin_lock(&st->lock);
+	struct flow_data *fd = &st->d;
+	if (!st->dead && key_eq(&st->key, &key) && fd->gen == gen &&
+	    (final || (fd->bi_last_ms <= now && now - fd->bi_last_ms >= cfg_idle_ms))) {
+		st->dead = 1;
+		req->d = *fd;
+		expired = 1;
+	}
+	bpf_spin_unlock(&st->lock);
+	if (!expired)
+		return XDP_DROP;
+	/* Dead: no program changes the entry any more, and only this one
+	 * deletes it. */
+	bpf_map_delete_elem(&flows, &key);
+	count(COUNTER_EXPIRED);
 	return XDP_PASS;
 }
 

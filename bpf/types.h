@@ -24,10 +24,11 @@ struct flow_key {
 	__u8 ip_version; /* 4 or 6 */
 	__u8 tunnel_id; /* NFStream's tunnel_id; only applied packets have one */
 	__u8 _pad[7];
-};
+} __attribute__((aligned(8))); /* compared 8 bytes at a time */
 
 /* dir_state is one direction of a flow. Sizes are in the configured
- * accounting mode; times are wall-clock milliseconds (CLOCK_MONOTONIC plus
+ * accounting mode, in bytes, up to 32 bits (super-packets of GSO, GRO and BIG
+ * TCP are counted whole); times are wall-clock milliseconds (CLOCK_MONOTONIC plus
  * the monotonic-to-realtime offset userspace sets at load). piat_* describe the
  * gaps between this direction's consecutive packets. */
 struct dir_state {
@@ -35,14 +36,14 @@ struct dir_state {
 	__u64 last_ms;
 	__u64 packets;
 	__u64 bytes; /* sum of sizes */
-	__u64 size_sumsq; /* sum of squared sizes */
+	__u64 size_sumsq; /* sum of squared sizes, low 64 bits */
+	__u64 size_sumsq_hi; /* and high 64 bits */
 	__u64 piat_min; /* ms, valid when packets >= 2 */
 	__u64 piat_max;
 	__u64 piat_sum;
 	__u64 piat_sumsq;
-	__u16 size_min;
-	__u16 size_max;
-	__u32 _pad;
+	__u32 size_min;
+	__u32 size_max;
 	/* TCP flag counters in header bit order: fin, syn, rst, psh, ack, urg,
 	 * ece, cwr. */
 	__u32 flags[8];
@@ -64,10 +65,17 @@ struct flow_data {
 	struct dir_state dir[2]; /* 0: src to dst, 1: dst to src */
 };
 
+/* flow_state is an entry of the flow table. key and dead let a program that
+ * took the lock of an element find out that it no longer holds its flow:
+ * the sweeper's expiry sets dead before it deletes the entry, and a hash map
+ * reuses a deleted element at once for another key (its value copied in
+ * without the lock, first field first: dead, last, is written last). */
 struct flow_state {
 	struct bpf_spin_lock lock;
 	__u32 _pad;
+	struct flow_key key; /* the entry's own key */
 	struct flow_data d;
+	__u64 dead; /* 1: expired, about to be deleted; treat as no entry */
 };
 
 /* Record types on the events ring buffer. */
@@ -81,6 +89,7 @@ enum event_type {
 enum punt_reason {
 	PUNT_PARSE = 1, /* encapsulation the kernel parser leaves to userspace */
 	PUNT_MAP_FULL = 2, /* the flow table was full (userspace meters the packet) */
+	PUNT_BUSY = 3, /* the flow's entry was being expired: userspace applies it again */
 };
 
 /* packet_hdr heads a record carrying one frame. For EVENT_PACKET the kernel
@@ -95,16 +104,15 @@ struct packet_hdr {
 	struct flow_key key;
 	__u16 cap_len; /* bytes of frame that follow */
 	__u16 l3_off; /* offset of the IP header in the frame */
-	__u16 size; /* accounting-mode size */
 	__u16 index; /* packet number in the flow, from 0 */
-	__u8 dir; /* 0 src to dst, 1 dst to src */
-	__u8 tcp_flags;
-	__u8 reason; /* enum punt_reason for EVENT_PUNT */
-	__u8 _pad0;
 	/* 0x8000 | TCI of an 802.1Q tag the driver took out of the frame (TC
 	 * only); userspace puts it back before decoding a punted frame. */
 	__u16 hw_vlan;
-	__u8 _pad[2];
+	__u32 size; /* accounting-mode size, bytes */
+	__u8 dir; /* 0 src to dst, 1 dst to src */
+	__u8 tcp_flags;
+	__u8 reason; /* enum punt_reason for EVENT_PUNT */
+	__u8 _pad;
 };
 
 /* packet_event is a record as built in the per-CPU scratch area; only
@@ -129,13 +137,26 @@ struct apply_req {
 	struct flow_key key;
 	__u64 ts_ms; /* arrival time, same clock as dir_state */
 	__u32 wire_len;
+	__u32 size; /* accounting-mode size, bytes */
 	__u16 cap_len; /* frame bytes after the header */
 	__u16 l3_off; /* offset of the IP header in the frame */
-	__u16 size; /* accounting-mode size */
 	__u8 tcp_flags;
 	__u8 src_is_lo; /* the packet's sender is the key's lo endpoint */
 	__u8 src_mac[6];
 	__u8 dst_mac[6];
+	__u8 _pad[6];
+};
+
+/* expire_req is the data of a BPF_PROG_TEST_RUN of nfm_expire: the
+ * sweeper's request to expire one flow, and the flow it expired (written
+ * back into the data). */
+struct expire_req {
+	struct flow_key key;
+	__u64 gen; /* the instance the sweeper saw idle */
+	__u64 now_ms; /* same clock as dir_state */
+	__u32 final; /* 1: expire whatever the times (stop) */
+	__u32 _pad;
+	struct flow_data d; /* out: the expired flow */
 };
 
 /* Indexes of the per-CPU counters array. Every packet the programs see is
@@ -153,6 +174,8 @@ enum counter {
 	COUNTER_PACKET_COPIED, /* first-n packet copies sent */
 	COUNTER_FLOWS_CREATED,
 	COUNTER_APPLIED, /* punted packets userspace decoded and applied to the table */
+	COUNTER_BUSY, /* packets punted because their flow's entry stayed dead (being expired) */
+	COUNTER_EXPIRED, /* flows the sweeper expired (nfm_expire) */
 	COUNTER_MAX,
 };
 

@@ -104,7 +104,7 @@ func newFlagSet(cfg *config, stderr io.Writer) *flag.FlagSet {
 	fs.Int64Var(&cfg.socketBufferSize, "socket-buffer-size", 0, fmt.Sprintf("live capture: AF_PACKET ring size per meter in `bytes` (0: %d MiB)", afpacket.DefaultBufferSize>>20))
 	fs.Int64Var(&cfg.performanceReport, "performance-report", 0, "live capture: print a JSON line of counters to stdout every `S` seconds (0: off)")
 	fs.StringVar(&cfg.readyFile, "ready-file", "", "live capture: create this `file` once capture is attached (for scripts and tests)")
-	fs.Int64Var(&cfg.kernelMaxFlows, "kernel-max-flows", int64(kd.MaxFlows), "kernel path: flows the kernel table holds at once, about 410 bytes of kernel memory each (flows beyond are metered in userspace and counted)")
+	fs.Int64Var(&cfg.kernelMaxFlows, "kernel-max-flows", int64(kd.MaxFlows), "kernel path: flows the kernel table holds at once, about 480 bytes of kernel memory each (flows beyond are metered in userspace and counted)")
 	fs.Int64Var(&cfg.ringBufferSize, "ring-buffer-size", int64(kd.RingBytes), "kernel path: ring buffer `bytes` for first packets and punted frames (a power of two)")
 	fs.Int64Var(&cfg.sysvisMode, "system-visibility-mode", int64(d.SystemVisibilityMode), "1 adds system_process_pid and system_process_name, the local process of each flow (live capture; 0: off)")
 	fs.Int64Var(&cfg.sysvisPollMs, "system-visibility-poll-ms", int64(d.SystemVisibilityPollMs), "poll backend: `milliseconds` between two reads of the socket table (0: without pause)")

@@ -327,7 +327,7 @@ func nsIfindex(t *testing.T, ns, dev string) uint32 {
 // Issue 4, acceptance 5: nfmeter attaches with links, so SIGKILL (no
 // chance to clean up) leaves nothing on the interface.
 func TestLiveSIGKILLLeavesNothingAttached(t *testing.T) {
-	testutil.RequirePrivilege(t, "ip")
+	testutil.RequirePrivilege(t, "ip", "tc")
 	ns := mustNetNSMTU(t, vethMTU)
 	idx := nsIfindex(t, ns, "vb")
 	for _, mode := range []string{"xdp", "tc"} {
@@ -351,6 +351,53 @@ func TestLiveSIGKILLLeavesNothingAttached(t *testing.T) {
 		}
 		t.Logf("--mode %s: 2 links while running, 0 after SIGKILL", mode)
 	}
+
+	// Kernels without TCX attach clsact filters, which outlive the
+	// process: SIGKILL leaves them, the next start removes them (they are
+	// nfmeter's by priority, name and the dead owner in the handle) and
+	// attaches its own, and a clean stop leaves nothing, not even the
+	// clsact qdisc the killed run added.
+	t.Setenv("NFMETER_TC_ATTACH", "clsact")
+	cmd, _ := startMeter(t, ns, io.Discard, "--mode", "tc", "-o", filepath.Join(t.TempDir(), "out.csv"), "--quiet")
+	if n := nfmFilters(t, ns); n != 2 {
+		t.Fatalf("clsact: %d nfm_tc filters attached, want 2", n)
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+	cmd, stderr := startMeter(t, ns, io.Discard, "--mode", "tc", "-o", filepath.Join(t.TempDir(), "out.csv"), "--quiet")
+	if n := nfmFilters(t, ns); n != 2 {
+		t.Fatalf("clsact after SIGKILL: %d nfm_tc filters attached, want 2 (the stale ones replaced): %s", n, stderr)
+	}
+	cmd.Process.Signal(os.Interrupt)
+	if err := cmd.Wait(); err != nil && cmd.ProcessState.ExitCode() != exitInterrupted {
+		t.Fatalf("clsact: nfmeter: %v: %s", err, stderr)
+	}
+	if n := nfmFilters(t, ns); n != 0 {
+		t.Fatalf("clsact: %d nfm_tc filters left after a clean stop", n)
+	}
+	if q, _ := exec.Command("tc", "-n", ns, "qdisc", "show", "dev", "vb").Output(); strings.Contains(string(q), "clsact") {
+		t.Fatalf("clsact: qdisc left after a clean stop: %s", q)
+	}
+	t.Log("clsact: 2 filters while running, replaced after SIGKILL, 0 and no qdisc after a clean stop")
+}
+
+// nfmFilters counts the nfm_tc filters on vb in network namespace ns,
+// ingress and egress.
+func nfmFilters(t *testing.T, ns string) int {
+	t.Helper()
+	n := 0
+	for _, dir := range []string{"ingress", "egress"} {
+		out, err := exec.Command("tc", "-n", ns, "filter", "show", "dev", "vb", dir).CombinedOutput()
+		if err != nil {
+			t.Fatalf("tc filter show %s: %v: %s", dir, err, out)
+		}
+		for _, l := range strings.Split(string(out), "\n") {
+			if strings.Contains(l, "nfm_tc") { // tc prints one line a filter
+				n++
+			}
+		}
+	}
+	return n
 }
 
 // Issue 4, acceptance 4 (CLI side): a kernel table too small for the

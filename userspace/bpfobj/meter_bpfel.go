@@ -18,13 +18,14 @@ type MeterApplyReq struct {
 	Key      MeterFlowKey
 	TsMs     uint64
 	WireLen  uint32
+	Size     uint32
 	CapLen   uint16
 	L3Off    uint16
-	Size     uint16
 	TcpFlags uint8
 	SrcIsLo  uint8
 	SrcMac   [6]uint8
 	DstMac   [6]uint8
+	Pad      [6]uint8
 }
 
 type MeterCounter uint32
@@ -40,24 +41,26 @@ const (
 	MeterCounterCOUNTER_PACKET_COPIED MeterCounter = 7
 	MeterCounterCOUNTER_FLOWS_CREATED MeterCounter = 8
 	MeterCounterCOUNTER_APPLIED       MeterCounter = 9
-	MeterCounterCOUNTER_MAX           MeterCounter = 10
+	MeterCounterCOUNTER_BUSY          MeterCounter = 10
+	MeterCounterCOUNTER_EXPIRED       MeterCounter = 11
+	MeterCounterCOUNTER_MAX           MeterCounter = 12
 )
 
 type MeterDirState struct {
-	_         structs.HostLayout
-	FirstMs   uint64
-	LastMs    uint64
-	Packets   uint64
-	Bytes     uint64
-	SizeSumsq uint64
-	PiatMin   uint64
-	PiatMax   uint64
-	PiatSum   uint64
-	PiatSumsq uint64
-	SizeMin   uint16
-	SizeMax   uint16
-	Pad       uint32
-	Flags     [8]uint32
+	_           structs.HostLayout
+	FirstMs     uint64
+	LastMs      uint64
+	Packets     uint64
+	Bytes       uint64
+	SizeSumsq   uint64
+	SizeSumsqHi uint64
+	PiatMin     uint64
+	PiatMax     uint64
+	PiatSum     uint64
+	PiatSumsq   uint64
+	SizeMin     uint32
+	SizeMax     uint32
+	Flags       [8]uint32
 }
 
 type MeterEventType uint32
@@ -67,6 +70,16 @@ const (
 	MeterEventTypeEVENT_PUNT     MeterEventType = 2
 	MeterEventTypeEVENT_FLOW_END MeterEventType = 3
 )
+
+type MeterExpireReq struct {
+	_     structs.HostLayout
+	Key   MeterFlowKey
+	Gen   uint64
+	NowMs uint64
+	Final uint32
+	Pad   uint32
+	D     MeterFlowData
+}
 
 type MeterFlowData struct {
 	_           structs.HostLayout
@@ -110,8 +123,10 @@ type MeterFlowState struct {
 		_   structs.HostLayout
 		Val uint32
 	}
-	Pad uint32
-	D   MeterFlowData
+	Pad  uint32
+	Key  MeterFlowKey
+	D    MeterFlowData
+	Dead uint64
 }
 
 type MeterPacketHdr struct {
@@ -123,14 +138,13 @@ type MeterPacketHdr struct {
 	Key      MeterFlowKey
 	CapLen   uint16
 	L3Off    uint16
-	Size     uint16
 	Index    uint16
+	HwVlan   uint16
+	Size     uint32
 	Dir      uint8
 	TcpFlags uint8
 	Reason   uint8
-	Pad0     uint8
-	HwVlan   uint16
-	Pad      [2]uint8
+	Pad      uint8
 }
 
 type MeterPuntReason uint32
@@ -138,6 +152,7 @@ type MeterPuntReason uint32
 const (
 	MeterPuntReasonPUNT_PARSE    MeterPuntReason = 1
 	MeterPuntReasonPUNT_MAP_FULL MeterPuntReason = 2
+	MeterPuntReasonPUNT_BUSY     MeterPuntReason = 3
 )
 
 type MeterScratch struct {
@@ -145,7 +160,9 @@ type MeterScratch struct {
 	Init struct {
 		_        structs.HostLayout
 		LockRoom uint64
+		Key      MeterFlowKey
 		D        MeterFlowData
+		Dead     uint64
 	}
 	Ended     MeterFlowData
 	GenSeq    uint64
@@ -170,6 +187,7 @@ const (
 	MeterMapFlows              = "flows"
 	MeterMapScratchMap         = "scratch_map"
 	MeterProgNfmApply          = "nfm_apply"
+	MeterProgNfmExpire         = "nfm_expire"
 	MeterProgNfmTc             = "nfm_tc"
 	MeterProgNfmXdp            = "nfm_xdp"
 	MeterVarCfgAccountingMode  = "cfg_accounting_mode"
@@ -183,6 +201,7 @@ const (
 	MeterVarUnusedApplyReq     = "unused_apply_req"
 	MeterVarUnusedCounter      = "unused_counter"
 	MeterVarUnusedEventType    = "unused_event_type"
+	MeterVarUnusedExpireReq    = "unused_expire_req"
 	MeterVarUnusedFlowEndEvent = "unused_flow_end_event"
 	MeterVarUnusedPacketHdr    = "unused_packet_hdr"
 	MeterVarUnusedPuntReason   = "unused_punt_reason"
@@ -230,9 +249,10 @@ type MeterSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type MeterProgramSpecs struct {
-	NfmApply *ebpf.ProgramSpec `ebpf:"nfm_apply"`
-	NfmTc    *ebpf.ProgramSpec `ebpf:"nfm_tc"`
-	NfmXdp   *ebpf.ProgramSpec `ebpf:"nfm_xdp"`
+	NfmApply  *ebpf.ProgramSpec `ebpf:"nfm_apply"`
+	NfmExpire *ebpf.ProgramSpec `ebpf:"nfm_expire"`
+	NfmTc     *ebpf.ProgramSpec `ebpf:"nfm_tc"`
+	NfmXdp    *ebpf.ProgramSpec `ebpf:"nfm_xdp"`
 }
 
 // MeterMapSpecs contains maps before they are loaded into the kernel.
@@ -261,6 +281,7 @@ type MeterVariableSpecs struct {
 	UnusedApplyReq     *ebpf.VariableSpec `ebpf:"unused_apply_req"`
 	UnusedCounter      *ebpf.VariableSpec `ebpf:"unused_counter"`
 	UnusedEventType    *ebpf.VariableSpec `ebpf:"unused_event_type"`
+	UnusedExpireReq    *ebpf.VariableSpec `ebpf:"unused_expire_req"`
 	UnusedFlowEndEvent *ebpf.VariableSpec `ebpf:"unused_flow_end_event"`
 	UnusedPacketHdr    *ebpf.VariableSpec `ebpf:"unused_packet_hdr"`
 	UnusedPuntReason   *ebpf.VariableSpec `ebpf:"unused_punt_reason"`
@@ -318,6 +339,7 @@ type MeterVariables struct {
 	UnusedApplyReq     *ebpf.Variable `ebpf:"unused_apply_req"`
 	UnusedCounter      *ebpf.Variable `ebpf:"unused_counter"`
 	UnusedEventType    *ebpf.Variable `ebpf:"unused_event_type"`
+	UnusedExpireReq    *ebpf.Variable `ebpf:"unused_expire_req"`
 	UnusedFlowEndEvent *ebpf.Variable `ebpf:"unused_flow_end_event"`
 	UnusedPacketHdr    *ebpf.Variable `ebpf:"unused_packet_hdr"`
 	UnusedPuntReason   *ebpf.Variable `ebpf:"unused_punt_reason"`
@@ -327,14 +349,16 @@ type MeterVariables struct {
 //
 // It can be passed to LoadMeterObjects or ebpf.CollectionSpec.LoadAndAssign.
 type MeterPrograms struct {
-	NfmApply *ebpf.Program `ebpf:"nfm_apply"`
-	NfmTc    *ebpf.Program `ebpf:"nfm_tc"`
-	NfmXdp   *ebpf.Program `ebpf:"nfm_xdp"`
+	NfmApply  *ebpf.Program `ebpf:"nfm_apply"`
+	NfmExpire *ebpf.Program `ebpf:"nfm_expire"`
+	NfmTc     *ebpf.Program `ebpf:"nfm_tc"`
+	NfmXdp    *ebpf.Program `ebpf:"nfm_xdp"`
 }
 
 func (p *MeterPrograms) Close() error {
 	return _MeterClose(
 		p.NfmApply,
+		p.NfmExpire,
 		p.NfmTc,
 		p.NfmXdp,
 	)

@@ -56,7 +56,7 @@ type CopiedPacket struct {
 	Index  uint64 // packet number in the flow, from 0
 	Dir    uint8  // 0 src to dst, 1 dst to src
 	TimeMs uint64
-	Size   uint16 // in the accounting mode
+	Size   uint32 // in the accounting mode
 	L3     []byte // the packet from its IP header, as captured
 }
 

@@ -72,11 +72,13 @@ type Decoded struct {
 	Flags            uint8 // TCP flags byte (fin 0x01 ... cwr 0x80)
 	SrcMAC, DstMAC   [6]byte
 
-	// The four sizes of NFStream's accounting modes.
-	RawSize       uint16 // wire length truncated to 16 bits
-	IPSize        uint16 // IPv4 total length, IPv6 payload length
-	TransportSize uint16
-	PayloadSize   uint16
+	// The four sizes of NFStream's accounting modes, in bytes. Unlike
+	// NFStream's 16-bit sizes they count super-packets (GSO/GRO, BIG TCP,
+	// jumbograms) whole: see [MaxFrameLen].
+	RawSize       uint32 // wire length
+	IPSize        uint32 // IPv4 total length, IPv6 payload length
+	TransportSize uint32
+	PayloadSize   uint32
 
 	// L3Off is the offset of the innermost IP header in the frame; L3Len the
 	// number of captured bytes from there (what nDPI is given).
@@ -87,8 +89,21 @@ type Decoded struct {
 // Valid reports whether the frame decoded to an IP packet that is metered.
 func (d *Decoded) Valid() bool { return d.IPVersion != 0 }
 
+// MaxFrameLen is the longest frame counted at its full length: Linux builds
+// GSO/GRO and BIG TCP super-packets of up to 512 KiB. NFStream truncates
+// every size to 16 bits. nfmeter counts a wire length above 65,535 bytes
+// whole when it is at most MaxFrameLen and the IP header accounts for it
+// (the frame ends with the IP packet), and truncates it like NFStream
+// otherwise: a damaged or made-up record (the conformance corpus has one of
+// 4,093,509,168 bytes and one of 70,000 for a short packet, counted 65,072
+// and 4,464 as by NFStream). An IPv4 total length or IPv6 payload length of
+// 0 in a frame too long for the 16-bit field (BIG TCP, an IPv6 jumbogram)
+// is taken from the wire length; NFStream ignores such IPv4 packets and
+// counts such IPv6 ones without ports.
+const MaxFrameLen = 1 << 20
+
 // Size returns the packet size that accounting mode m counts.
-func (d *Decoded) Size(m AccountingMode) uint16 {
+func (d *Decoded) Size(m AccountingMode) uint32 {
 	switch m {
 	case AccountIP:
 		return d.IPSize
@@ -307,7 +322,11 @@ iphCheck:
 		}
 		nh := data[off+6]
 		l3len := uint16(caplen - off)
-		ptr, l4, ok := ipv6ExtHeaders(data, off+40, l3len-40, uint16(plen), &nh)
+		walk := uint32(plen)
+		if big := superLen(wireLen, off, 40); plen == 0 && big > 0 {
+			walk = big
+		}
+		ptr, l4, ok := ipv6ExtHeaders(data, off+40, l3len-40, walk, &nh)
 		if !ok {
 			return false
 		}
@@ -441,11 +460,13 @@ func (d *Decoded) fillL3L4(data []byte, off int, wireLen uint32, known bool, kPt
 		return false
 	}
 	ipsize := uint16(caplen - off)
+	avail := uint32(ipsize) // IP bytes there are: captured, or a super-packet's
 	var (
-		tot, l4len uint16
+		tot, l4len uint32
 		l4off      int
 		proto      uint8
 	)
+
 	switch data[off] >> 4 {
 	case 4:
 		if ipsize < 20 {
@@ -455,8 +476,11 @@ func (d *Decoded) fillL3L4(data []byte, off int, wireLen uint32, known bool, kPt
 		if ihl > ipsize {
 			return false
 		}
-		tot = be16(data, off+2)
-		l4len = tot - ihl
+		tot = uint32(be16(data, off+2))
+		l4len = uint32(uint16(tot) - ihl)
+		if big := superLen(wireLen, off, 0); tot == 0 && big > 0 {
+			tot, l4len = big, big-uint32(ihl)
+		}
 		l4off = int(ihl)
 		proto = data[off+9]
 		d.IPVersion = 4
@@ -466,12 +490,15 @@ func (d *Decoded) fillL3L4(data []byte, off int, wireLen uint32, known bool, kPt
 		if ipsize < 40 {
 			return false
 		}
-		tot = be16(data, off+4)
+		tot = uint32(be16(data, off+4))
 		if int(ipsize) < 40+int(tot) {
 			return false
 		}
+		if big := superLen(wireLen, off, 40); tot == 0 && big > 0 {
+			tot, avail = big, 40+big
+		}
 		if known {
-			l4off, l4len, proto = kPtr-off, uint16(kLen), kProto
+			l4off, l4len, proto = kPtr-off, uint32(kLen), kProto
 		} else {
 			nh := data[off+6]
 			ptr, l4, ok := ipv6ExtHeaders(data, off+40, ipsize-40, tot, &nh)
@@ -489,12 +516,20 @@ func (d *Decoded) fillL3L4(data []byte, off int, wireLen uint32, known bool, kPt
 	default:
 		return false
 	}
-	if max(int(tot), int(ipsize)) < l4off+int(l4len) {
+	if max(int(tot), int(avail)) < l4off+int(l4len) {
 		d.IPVersion = 0
 		return false
 	}
 	d.Protocol = proto
-	d.RawSize = uint16(wireLen)
+	d.RawSize = wireLen
+	if iplen := int64(tot); wireLen > 0xffff {
+		if d.IPVersion == 6 {
+			iplen += 40
+		}
+		if wireLen > MaxFrameLen || int64(off)+iplen != int64(wireLen) {
+			d.RawSize = uint32(uint16(wireLen))
+		}
+	}
 	d.IPSize = tot
 	d.L3Off = int32(off)
 	d.L3Len = ipsize
@@ -504,7 +539,7 @@ func (d *Decoded) fillL3L4(data []byte, off int, wireLen uint32, known bool, kPt
 		d.SrcPort, d.DstPort = be16(data, l4), be16(data, l4+2)
 		d.Flags = byteAt(data, l4+13)
 		d.TransportSize = l4len
-		if hl := uint16(byteAt(data, l4+12)>>4) * 4; l4len > hl {
+		if hl := uint32(byteAt(data, l4+12)>>4) * 4; l4len > hl {
 			d.PayloadSize = l4len - hl
 		}
 	case proto == 17 && l4len >= 8:
@@ -522,11 +557,21 @@ func (d *Decoded) fillL3L4(data []byte, off int, wireLen uint32, known bool, kPt
 	return true
 }
 
+// superLen is the length after the hdr-byte header at off of a frame of
+// wireLen bytes when it is too long for a 16-bit length field (a
+// super-packet, whose field is 0: see MaxFrameLen), else 0.
+func superLen(wireLen uint32, off, hdr int) uint32 {
+	if w := int64(wireLen) - int64(off) - int64(hdr); w > 0xffff && wireLen <= MaxFrameLen {
+		return uint32(w)
+	}
+	return 0
+}
+
 // ipv6ExtHeaders walks IPv6 extension headers like nDPI 4.7's
 // ndpi_handle_ipv6_extension_headers: l3len is the number of captured bytes
 // after the fixed header, l4len the remaining payload length. It returns the
 // offset of the upper-layer header and its length.
-func ipv6ExtHeaders(data []byte, ptr int, l3len, l4len uint16, nh *uint8) (int, uint16, bool) {
+func ipv6ExtHeaders(data []byte, ptr int, l3len uint16, l4len uint32, nh *uint8) (int, uint32, bool) {
 	for l3len > 1 {
 		switch *nh {
 		case 0, 43, 44, 60, 135, 59:
@@ -557,11 +602,11 @@ func ipv6ExtHeaders(data []byte, ptr int, l3len, l4len uint16, nh *uint8) (int, 
 			return 0, 0, false
 		}
 		l3len -= elen
-		if l4len < elen {
+		if l4len < uint32(elen) {
 			return 0, 0, false
 		}
 		*nh = byteAt(data, ptr)
-		l4len -= elen
+		l4len -= uint32(elen)
 		ptr += int(elen)
 	}
 	return ptr, l4len, true

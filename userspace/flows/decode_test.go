@@ -52,7 +52,7 @@ func TestDecodeTCP(t *testing.T) {
 	if d.SrcPort != 1234 || d.DstPort != 80 || d.Protocol != 6 || d.IPVersion != 4 || d.Flags != 0x12 {
 		t.Errorf("decoded %+v", d)
 	}
-	if d.RawSize != uint16(len(f)) || d.IPSize != 140 || d.TransportSize != 120 || d.PayloadSize != 100 {
+	if d.RawSize != uint32(len(f)) || d.IPSize != 140 || d.TransportSize != 120 || d.PayloadSize != 100 {
 		t.Errorf("sizes raw %d ip %d transport %d payload %d", d.RawSize, d.IPSize, d.TransportSize, d.PayloadSize)
 	}
 }

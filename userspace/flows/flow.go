@@ -9,7 +9,7 @@ import (
 // flow. Mean and M2 are Welford's running values, replicated operation by
 // operation from NFStream so that the floats are bit-identical.
 type DirStats struct {
-	MinPS, MaxPS     uint16
+	MinPS, MaxPS     uint32
 	MeanPS, M2PS     float64
 	MinPIAT, MaxPIAT uint64
 	MeanPIAT, M2PIAT float64
@@ -17,11 +17,11 @@ type DirStats struct {
 	Syn, Cwr, Ece, Urg, Ack, Psh, Rst, Fin uint64
 }
 
-func (s *DirStats) psInit(x uint16) {
+func (s *DirStats) psInit(x uint32) {
 	s.MinPS, s.MaxPS, s.MeanPS, s.M2PS = x, x, float64(x), 0
 }
 
-func (s *DirStats) psUpdate(x uint16, n uint64) {
+func (s *DirStats) psUpdate(x uint32, n uint64) {
 	s.MaxPS = max(s.MaxPS, x)
 	s.MinPS = min(s.MinPS, x)
 	old := s.MeanPS

@@ -10,7 +10,7 @@ import (
 type AccountingMode uint8
 
 const (
-	AccountRaw       AccountingMode = 0 // wire length, truncated to 16 bits
+	AccountRaw       AccountingMode = 0 // wire length (NFStream truncates it to 16 bits: see MaxFrameLen)
 	AccountIP        AccountingMode = 1 // IPv4 total length / IPv6 payload length
 	AccountTransport AccountingMode = 2 // L4 length (0 for non TCP/UDP/ICMP)
 	AccountPayload   AccountingMode = 3 // L4 payload length

@@ -27,10 +27,10 @@ type Packet struct {
 	TimeMs        uint64 // clamped capture time
 	DeltaTimeMs   uint64 // since the previous packet of the flow, 0 for the first
 	Direction     uint8  // 0 src→dst, 1 dst→src
-	RawSize       uint16
-	IPSize        uint16
-	TransportSize uint16
-	PayloadSize   uint16
+	RawSize       uint32 // sizes in bytes, as [Decoded]'s
+	IPSize        uint32
+	TransportSize uint32
+	PayloadSize   uint32
 	SrcIP, DstIP  netip.Addr
 	SrcMAC        [6]byte
 	DstMAC        [6]byte

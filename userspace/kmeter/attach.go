@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/cilium/ebpf"
@@ -86,30 +87,172 @@ func (a Attachment) String() string {
 // detacher undoes one attachment.
 type detacher interface{ Close() error }
 
-// clsactFilter is a TC filter attached through netlink, for kernels without
-// TCX. Unlike links it survives the process; Close removes it. Its netlink
-// handle was opened in the network namespace of the attach, so Close works
-// from any thread.
-type clsactFilter struct {
-	nl     *netlink.Handle
-	filter *netlink.BpfFilter
-	qdisc  *netlink.GenericQdisc // non-nil when we added the clsact qdisc
+// Filters on a clsact qdisc (kernels without TCX) outlive the process
+// that attached them, so nfmeter marks its own: priority clsactPrio (its
+// own, so that another tool's filters never collide with nfmeter's), handle
+// the program's ID (unique while the program lives), and the name
+// "nfm_tc:<pid>" of the process that holds the program. A start removes the
+// filters so marked whose process no longer holds their program (the
+// leftovers of a run that was killed), and never any other filter.
+const (
+	clsactPrio   = 0x4e46 // "NF"
+	clsactPrefix = "nfm_tc:"
+)
+
+// clsact is nfmeter's part of the clsact qdisc of one interface: its
+// filters, and the qdisc itself when nfmeter added it (or found it holding
+// only stale nfmeter filters). Unlike links, filters survive the process;
+// Close removes them, then the qdisc if it is nfmeter's and empty. Its
+// netlink handle was opened in the network namespace of the attach, so
+// Close works from any thread.
+type clsact struct {
+	nl       *netlink.Handle
+	link     netlink.Link
+	ownQdisc bool
+	filters  []*netlink.BpfFilter
+	stale    int // stale filters removed at open
 }
 
-func (c *clsactFilter) Close() error {
-	defer c.nl.Close()
-	err := c.nl.FilterDel(c.filter)
-	if c.qdisc != nil {
-		if qerr := c.nl.QdiscDel(c.qdisc); qerr != nil && err == nil && !errors.Is(qerr, unix.ENOENT) {
-			err = qerr
+func clsactQdisc(ifindex int) *netlink.GenericQdisc {
+	return &netlink.GenericQdisc{
+		QdiscAttrs: netlink.QdiscAttrs{LinkIndex: ifindex, Handle: netlink.MakeHandle(0xffff, 0), Parent: netlink.HANDLE_CLSACT},
+		QdiscType:  "clsact",
+	}
+}
+
+// openClsact makes sure iface has a clsact qdisc and removes the stale
+// nfmeter filters on it.
+func openClsact(iface *net.Interface) (*clsact, error) {
+	nl, err := netlink.NewHandle(unix.NETLINK_ROUTE)
+	if err != nil {
+		return nil, fmt.Errorf("netlink for %s: %w", iface.Name, err)
+	}
+	c := &clsact{nl: nl, link: &netlink.Device{LinkAttrs: netlink.LinkAttrs{Index: iface.Index, Name: iface.Name}}}
+	switch err := nl.QdiscAdd(clsactQdisc(iface.Index)); {
+	case err == nil:
+		c.ownQdisc = true
+	case errors.Is(err, unix.EEXIST):
+		if err := c.removeStale(); err != nil {
+			nl.Close()
+			return nil, fmt.Errorf("remove stale clsact filters from %s: %w", iface.Name, err)
+		}
+		// A qdisc left with nothing but a killed run's filters was
+		// most likely added by that run: remove it at the end too.
+		if n, err := c.nFilters(); c.stale > 0 && err == nil && n == 0 {
+			c.ownQdisc = true
+		}
+	default:
+		nl.Close()
+		return nil, fmt.Errorf("add clsact qdisc to %s: %w", iface.Name, err)
+	}
+	return c, nil
+}
+
+// removeStale removes the nfmeter filters whose process no longer holds
+// their program.
+func (c *clsact) removeStale() error {
+	for _, parent := range []uint32{netlink.HANDLE_MIN_INGRESS, netlink.HANDLE_MIN_EGRESS} {
+		fs, err := c.nl.FilterList(c.link, parent)
+		if err != nil {
+			return err
+		}
+		for _, f := range fs {
+			bf, ok := f.(*netlink.BpfFilter)
+			if !ok || bf.Priority != clsactPrio || !strings.HasPrefix(bf.Name, clsactPrefix) {
+				continue
+			}
+			pid, err := strconv.Atoi(strings.TrimPrefix(bf.Name, clsactPrefix))
+			if err != nil || holdsProg(pid, bf.Id) {
+				continue
+			}
+			if err := c.nl.FilterDel(bf); err != nil && !errors.Is(err, unix.ENOENT) {
+				return err
+			}
+			c.stale++
 		}
 	}
-	return err
+	return nil
 }
 
-// attachTC attaches prog to the ingress or egress of ifindex with a TCX link,
-// or with a clsact filter when TCX is unavailable or forceClsact is set.
-func attachTC(prog *ebpf.Program, iface *net.Interface, egress, forceClsact bool, haveQdisc *bool) (detacher, string, error) {
+// nFilters counts the filters of every kind on the qdisc.
+func (c *clsact) nFilters() (int, error) {
+	n := 0
+	for _, parent := range []uint32{netlink.HANDLE_MIN_INGRESS, netlink.HANDLE_MIN_EGRESS} {
+		fs, err := c.nl.FilterList(c.link, parent)
+		if err != nil {
+			return 0, err
+		}
+		n += len(fs)
+	}
+	return n, nil
+}
+
+// holdsProg reports whether process pid has a file descriptor of the BPF
+// program with ID id (its fdinfo says prog_id).
+func holdsProg(pid, id int) bool {
+	dir := fmt.Sprintf("/proc/%d/fdinfo", pid)
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return false
+	}
+	want := fmt.Sprintf("\nprog_id:\t%d\n", id)
+	for _, e := range ents {
+		b, err := os.ReadFile(dir + "/" + e.Name())
+		if err == nil && strings.Contains(string(b), want) {
+			return true
+		}
+	}
+	return false
+}
+
+// add attaches prog as an nfmeter filter on parent.
+func (c *clsact) add(prog *ebpf.Program, parent uint32) error {
+	info, err := prog.Info()
+	if err != nil {
+		return fmt.Errorf("program info: %w", err)
+	}
+	id, ok := info.ID()
+	if !ok {
+		return fmt.Errorf("program info: %w", ebpf.ErrNotSupported)
+	}
+	f := &netlink.BpfFilter{
+		FilterAttrs:  netlink.FilterAttrs{LinkIndex: c.link.Attrs().Index, Parent: parent, Handle: uint32(id), Protocol: unix.ETH_P_ALL, Priority: clsactPrio},
+		Fd:           prog.FD(),
+		Name:         clsactPrefix + strconv.Itoa(os.Getpid()),
+		DirectAction: true,
+	}
+	if err := c.nl.FilterAdd(f); err != nil {
+		return err
+	}
+	c.filters = append(c.filters, f)
+	return nil
+}
+
+// Close removes the filters, then the qdisc when it is nfmeter's and no
+// other filter was added to it meanwhile.
+func (c *clsact) Close() error {
+	defer c.nl.Close()
+	var errs []error
+	for _, f := range slices.Backward(c.filters) {
+		if err := c.nl.FilterDel(f); err != nil && !errors.Is(err, unix.ENOENT) {
+			errs = append(errs, err)
+		}
+	}
+	if c.ownQdisc {
+		if n, err := c.nFilters(); err == nil && n == 0 {
+			if err := c.nl.QdiscDel(clsactQdisc(c.link.Attrs().Index)); err != nil && !errors.Is(err, unix.ENOENT) && !errors.Is(err, unix.EINVAL) {
+				errs = append(errs, err)
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// attachTC attaches prog to the ingress or egress of iface with a TCX link,
+// or with a clsact filter when TCX is unavailable or forceClsact is set. The
+// clsact filters of one attach share *cls, opened on first use; attachTC
+// returns a nil detacher for them (cls is the detacher).
+func attachTC(prog *ebpf.Program, iface *net.Interface, egress, forceClsact bool, cls **clsact) (detacher, string, error) {
 	dir := "ingress"
 	at := ebpf.AttachTCXIngress
 	parent := uint32(netlink.HANDLE_MIN_INGRESS)
@@ -125,40 +268,22 @@ func attachTC(prog *ebpf.Program, iface *net.Interface, egress, forceClsact bool
 			return nil, "", fmt.Errorf("attach tcx %s to %s: %w", dir, iface.Name, err)
 		}
 	}
-	nl, err := netlink.NewHandle(unix.NETLINK_ROUTE)
-	if err != nil {
-		return nil, "", fmt.Errorf("netlink for %s: %w", iface.Name, err)
-	}
-	c := &clsactFilter{nl: nl}
-	if !*haveQdisc {
-		q := &netlink.GenericQdisc{
-			QdiscAttrs: netlink.QdiscAttrs{LinkIndex: iface.Index, Handle: netlink.MakeHandle(0xffff, 0), Parent: netlink.HANDLE_CLSACT},
-			QdiscType:  "clsact",
+	var d detacher
+	if *cls == nil {
+		c, err := openClsact(iface)
+		if err != nil {
+			return nil, "", err
 		}
-		switch err := nl.QdiscAdd(q); {
-		case err == nil:
-			c.qdisc = q
-		case errors.Is(err, unix.EEXIST):
-		default:
-			nl.Close()
-			return nil, "", fmt.Errorf("add clsact qdisc to %s: %w", iface.Name, err)
-		}
-		*haveQdisc = true
+		*cls, d = c, c
 	}
-	c.filter = &netlink.BpfFilter{
-		FilterAttrs:  netlink.FilterAttrs{LinkIndex: iface.Index, Parent: parent, Handle: 1, Protocol: unix.ETH_P_ALL, Priority: 1},
-		Fd:           prog.FD(),
-		Name:         "nfm_tc",
-		DirectAction: true,
-	}
-	if err := nl.FilterAdd(c.filter); err != nil {
-		if c.qdisc != nil {
-			_ = nl.QdiscDel(c.qdisc)
+	if err := (*cls).add(prog, parent); err != nil {
+		if d != nil {
+			_ = (*cls).Close()
+			*cls = nil
 		}
-		nl.Close()
 		return nil, "", fmt.Errorf("attach clsact %s filter to %s: %w", dir, iface.Name, err)
 	}
-	return c, "clsact", nil
+	return d, "clsact", nil
 }
 
 // attachXDP attaches prog in native mode, or generic mode when the driver
@@ -186,7 +311,9 @@ type AttachOptions struct {
 
 // Attach attaches the programs to interface ifname with hook h. Links are
 // used wherever the kernel has them, so that nothing stays attached when
-// the process dies.
+// the process dies. Where clsact filters are used instead, a process that
+// dies without Detach leaves them, and the next Attach to the interface
+// removes them (see clsactPrio).
 func (m *Meter) Attach(ifname string, h Hook, ao AttachOptions) (Attachment, error) {
 	iface, err := net.InterfaceByName(ifname)
 	if err != nil {
@@ -209,7 +336,7 @@ func (m *Meter) Attach(ifname string, h Hook, ao AttachOptions) (Attachment, err
 		}
 		return Attachment{}, err
 	}
-	haveQdisc := false
+	var cls *clsact
 	if h == HookXDP {
 		d, mode, err := attachXDP(m.objs.NfmXdp, iface, ao.GenericXDP)
 		if err != nil {
@@ -218,18 +345,22 @@ func (m *Meter) Attach(ifname string, h Hook, ao AttachOptions) (Attachment, err
 		ds = append(ds, d)
 		att.XDPMode = mode
 	} else {
-		d, kind, err := attachTC(m.objs.NfmTc, iface, false, ao.Clsact, &haveQdisc)
+		d, kind, err := attachTC(m.objs.NfmTc, iface, false, ao.Clsact, &cls)
 		if err != nil {
 			return fail(err)
 		}
-		ds = append(ds, d)
+		if d != nil {
+			ds = append(ds, d)
+		}
 		att.TC = kind
 	}
-	d, kind, err := attachTC(m.objs.NfmTc, iface, true, ao.Clsact, &haveQdisc)
+	d, kind, err := attachTC(m.objs.NfmTc, iface, true, ao.Clsact, &cls)
 	if err != nil {
 		return fail(err)
 	}
-	ds = append(ds, d)
+	if d != nil {
+		ds = append(ds, d)
+	}
 	att.TC = kind
 	m.attached = append(m.attached, ds...)
 	m.att = att

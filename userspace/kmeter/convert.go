@@ -43,10 +43,11 @@ func flowOf(key *bpfobj.MeterFlowKey, d *bpfobj.MeterFlowData, reason int64, sta
 	default:
 		bi.MinPS, bi.MaxPS = min(s.SizeMin, r.SizeMin), max(s.SizeMax, r.SizeMax)
 	}
-	bi.MeanPS, bi.M2PS = meanM2(n, s.Bytes+r.Bytes, s.SizeSumsq+r.SizeSumsq)
+	lo, carry := bits.Add64(s.SizeSumsq, r.SizeSumsq, 0)
+	bi.MeanPS, bi.M2PS = meanM2(n, s.Bytes+r.Bytes, lo, s.SizeSumsqHi+r.SizeSumsqHi+carry)
 	if n >= 2 {
 		bi.MinPIAT, bi.MaxPIAT = d.BiPiatMin, d.BiPiatMax
-		bi.MeanPIAT, bi.M2PIAT = meanM2(n-1, d.BiPiatSum, d.BiPiatSumsq)
+		bi.MeanPIAT, bi.M2PIAT = meanM2(n-1, d.BiPiatSum, d.BiPiatSumsq, 0)
 	}
 	setFlags(bi, s)
 	setFlags(bi, r)
@@ -59,10 +60,10 @@ func dirStats(ds *flows.DirStats, s *bpfobj.MeterDirState) {
 		return
 	}
 	ds.MinPS, ds.MaxPS = s.SizeMin, s.SizeMax
-	ds.MeanPS, ds.M2PS = meanM2(s.Packets, s.Bytes, s.SizeSumsq)
+	ds.MeanPS, ds.M2PS = meanM2(s.Packets, s.Bytes, s.SizeSumsq, s.SizeSumsqHi)
 	if s.Packets >= 2 {
 		ds.MinPIAT, ds.MaxPIAT = s.PiatMin, s.PiatMax
-		ds.MeanPIAT, ds.M2PIAT = meanM2(s.Packets-1, s.PiatSum, s.PiatSumsq)
+		ds.MeanPIAT, ds.M2PIAT = meanM2(s.Packets-1, s.PiatSum, s.PiatSumsq, 0)
 	}
 	setFlags(ds, s)
 }
@@ -81,18 +82,27 @@ func setFlags(ds *flows.DirStats, s *bpfobj.MeterDirState) {
 }
 
 // meanM2 returns the mean and the sum of squared deviations (Welford's M2)
-// of n values from their sum and sum of squares. M2 = (n·Σx² − (Σx)²)/n is
-// computed exactly in 128 bits before the one rounding to float64, so it
-// differs from NFStream's running Welford values by a few ulps at most.
-func meanM2(n, sum, sumsq uint64) (mean, m2 float64) {
+// of n values from their sum and sum of squares (sqHi:sqLo, 128 bits: sizes
+// of super-packets squared overflow 64 bits in long flows). M2 = (n·Σx² −
+// (Σx)²)/n is computed exactly in 192 bits before it is converted to
+// float64, so it differs from NFStream's running Welford values by a few ulps
+// at most.
+func meanM2(n, sum, sqLo, sqHi uint64) (mean, m2 float64) {
 	if n == 0 {
 		return 0, 0
 	}
 	mean = float64(sum) / float64(n)
-	ah, al := bits.Mul64(n, sumsq)
-	bh, bl := bits.Mul64(sum, sum)
-	lo, borrow := bits.Sub64(al, bl, 0)
-	hi, _ := bits.Sub64(ah, bh, borrow)
-	m2 = (float64(hi)*(1<<64) + float64(lo)) / float64(n)
+	a1, a0 := bits.Mul64(n, sqLo)
+	t1, t0 := bits.Mul64(n, sqHi)
+	a1, c := bits.Add64(a1, t0, 0)
+	a2 := t1 + c
+	b1, b0 := bits.Mul64(sum, sum)
+	r0, borrow := bits.Sub64(a0, b0, 0)
+	r1, borrow := bits.Sub64(a1, b1, borrow)
+	r2 := a2 - borrow
+	m2 = (float64(r1)*(1<<64) + float64(r0)) / float64(n)
+	if r2 != 0 {
+		m2 = (float64(r2)*(1<<64)*(1<<64) + float64(r1)*(1<<64) + float64(r0)) / float64(n)
+	}
 	return mean, m2
 }

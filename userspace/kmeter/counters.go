@@ -22,6 +22,8 @@ type Counters struct {
 	FlowEndLost  uint64 // flows ended in the kernel the ring buffer had no room for: lost
 	PacketCopied uint64 // first-packet copies sent
 	FlowsCreated uint64 // kernel flow entries created
+	Expired      uint64 // flows the sweeper expired (idle, or all at stop)
+	Busy         uint64 // packets punted because their flow's entry was being expired (applied again)
 
 	Records     uint64 // ring buffer records read
 	Flows       uint64 // flows yielded
@@ -85,5 +87,7 @@ func kernelCounters(c *Counters) []kernelCounter {
 		{bpfobj.MeterCounterCOUNTER_PACKET_COPIED, &c.PacketCopied},
 		{bpfobj.MeterCounterCOUNTER_FLOWS_CREATED, &c.FlowsCreated},
 		{bpfobj.MeterCounterCOUNTER_APPLIED, &c.Applied},
+		{bpfobj.MeterCounterCOUNTER_BUSY, &c.Busy},
+		{bpfobj.MeterCounterCOUNTER_EXPIRED, &c.Expired},
 	}
 }

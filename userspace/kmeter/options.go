@@ -28,7 +28,7 @@ type Options struct {
 	// and a BPF filter are refused (see [Supports]).
 	Flow flows.Options
 	// MaxFlows is the size of the kernel flow table, preallocated at about
-	// 410 bytes of kernel memory an entry; new flows that do not fit are
+	// 480 bytes of kernel memory an entry; new flows that do not fit are
 	// metered in userspace (and counted as MapFull). 1 to [MaxMaxFlows];
 	// [New] reads 0 as DefaultMaxFlows.
 	MaxFlows int

@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"runtime"
 	"time"
 	"unsafe"
 
@@ -22,10 +23,11 @@ type puntFrame struct {
 	data    []byte
 }
 
-// punted decodes a frame the kernel parser left to userspace, with the
-// offline decoder, and applies it to the kernel flow table through
-// nfm_apply, so that its flow is the same as its siblings'. Frames of flows
-// that do not fit in the table are metered by the userspace engine.
+// punted decodes a frame the kernel parser left to userspace (or one whose
+// flow's entry was being expired), with the offline decoder, and applies it
+// to the kernel flow table through nfm_apply, so that its flow is the same
+// as its siblings'. Frames of flows that do not fit in the table are
+// metered by the userspace engine.
 func (k *kernelSide) punted(ev *bpfobj.MeterPacketHdr, frame []byte) {
 	if ev.HwVlan != 0 && len(frame) >= 12 {
 		// Put back the 802.1Q tag the driver moved out of the frame.
@@ -34,7 +36,7 @@ func (k *kernelSide) punted(ev *bpfobj.MeterPacketHdr, frame []byte) {
 		frame = k.tagged
 	}
 	n := len(frame)
-	if ev.Reason == uint8(bpfobj.MeterPuntReasonPUNT_PARSE) {
+	if ev.Reason != uint8(bpfobj.MeterPuntReasonPUNT_MAP_FULL) {
 		var d flows.Decoded
 		if !flows.Decode(&d, frame, flows.DLTEthernet, ev.WireLen, k.m.opts.Flow.DecodeTunnels) {
 			k.m.user.puntIgnored.Add(1)
@@ -56,6 +58,12 @@ func (k *kernelSide) punted(ev *bpfobj.MeterPacketHdr, frame []byte) {
 		k.apply = append(k.apply[:0], unsafe.Slice((*byte)(unsafe.Pointer(&req)), applyReqSize)...)
 		k.apply = append(k.apply, frame...)
 		ret, err := k.m.objs.NfmApply.Run(&ebpf.RunOptions{Data: k.apply})
+		// XDP_TX: the flow's entry was being expired; its deletion is
+		// a few instructions away.
+		for i := 0; err == nil && ret == xdpTx && i < 8; i++ {
+			runtime.Gosched()
+			ret, err = k.m.objs.NfmApply.Run(&ebpf.RunOptions{Data: k.apply})
+		}
 		if err == nil && ret == xdpPass {
 			return
 		}
@@ -71,6 +79,7 @@ func (k *kernelSide) punted(ev *bpfobj.MeterPacketHdr, frame []byte) {
 const (
 	xdpDrop = 1
 	xdpPass = 2
+	xdpTx   = 3
 )
 
 var applyReqSize = int(unsafe.Sizeof(bpfobj.MeterApplyReq{}))

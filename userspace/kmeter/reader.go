@@ -130,6 +130,7 @@ type kernelSide struct {
 	keys   []bpfobj.MeterFlowKey
 	vals   []bpfobj.MeterFlowState
 	apply  []byte
+	expire []byte // an expire_req, 8-byte aligned
 	tagged []byte
 }
 

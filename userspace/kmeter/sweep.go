@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"slices"
 	"time"
+	"unsafe"
 
 	"github.com/cilium/ebpf"
 
@@ -23,7 +24,10 @@ func (m *Meter) sweepInterval() time.Duration {
 }
 
 // sweep removes and finishes the flows idle for the idle timeout (all of
-// them when final), oldest first.
+// them when final), oldest first. A batch lookup finds the candidates;
+// nfm_expire then expires each under the entry's lock, checking again that
+// it is the instance seen idle and still idle, so that a packet arriving
+// meanwhile is never cut off from its flow.
 func (k *kernelSide) sweep(final bool) error {
 	const chunk = 4096
 	if k.keys == nil {
@@ -43,6 +47,9 @@ func (k *kernelSide) sweep(final bool) error {
 		n, err := m.objs.Flows.BatchLookup(cursor, k.keys, k.vals, nil)
 		for i := range n {
 			d := &k.vals[i].D
+			if k.vals[i].Dead != 0 {
+				continue // being expired by another sweep
+			}
 			if final || (d.BiLastMs <= now && now-d.BiLastMs >= idle) {
 				expired = append(expired, cand{k.keys[i], d.Dir[0].FirstMs, d.Gen})
 			}
@@ -60,12 +67,26 @@ func (k *kernelSide) sweep(final bool) error {
 		}
 		return cmp.Compare(a.gen, b.gen)
 	})
-	var st bpfobj.MeterFlowState
+	if k.expire == nil {
+		k.expire = make([]byte, expireReqSize)
+	}
+	req := (*bpfobj.MeterExpireReq)(unsafe.Pointer(&k.expire[0]))
+	opts := &ebpf.RunOptions{Data: k.expire, DataOut: k.expire}
 	for i := range expired {
-		if err := m.objs.Flows.LookupAndDeleteWithFlags(&expired[i].key, &st, ebpf.LookupLock); err != nil {
-			continue // ended by a packet meanwhile (FLOW_END carries it)
+		*req = bpfobj.MeterExpireReq{Key: expired[i].key, Gen: expired[i].gen, NowMs: now}
+		if final {
+			req.Final = 1
 		}
-		k.finish(&expired[i].key, &st.D, 0)
+		ret, err := m.objs.NfmExpire.Run(opts)
+		if err != nil {
+			return fmt.Errorf("expire flow: %w", err)
+		}
+		if ret != xdpPass {
+			continue // ended by a packet meanwhile (FLOW_END carries it), or active again
+		}
+		k.finish(&req.Key, &req.D, 0)
 	}
 	return nil
 }
+
+var expireReqSize = int(unsafe.Sizeof(bpfobj.MeterExpireReq{}))
