@@ -63,7 +63,7 @@ type pcapngFile struct {
 	linkType int    // DLT of the first interface of the file
 	snap     uint32 // adjusted snapshot length of the first interface
 	maxBlock uint32
-	resync   bool // see [Options].Resync
+	resync   bool          // see [Options].Resync
 	ifaces   []ngInterface // slots are reused across sections, as in libpcap
 	ifCount  int           // interfaces of the current section
 	// undefined is set once a packet used an undefined interface, whose
