@@ -13,6 +13,7 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"runtime/pprof"
+	"slices"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -170,6 +171,9 @@ func plural(n uint64, thing string) string {
 }
 
 func meter(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
+	if err := checkOutputs(cfg); err != nil {
+		return err
+	}
 	if cfg.iface != "" {
 		return meterLive(ctx, cfg, stdout, stderr)
 	}
@@ -274,6 +278,67 @@ func (w *flowWriter) write(seq iter.Seq2[*flows.Flow, error], stop func()) error
 		fmt.Fprintf(w.stderr, "nfmeter: %v\n", err)
 	}
 	return runErr
+}
+
+// maxCheckedChunks bounds how many chunk paths of --flows-per-file
+// without --rotate-files checkOutputs looks at.
+const maxCheckedChunks = 4096
+
+// checkOutputs refuses, as a usage error before anything is read, an
+// output path that is a symbolic link (nfmeter never writes through one:
+// in a shared directory another user may have planted it), that is one of
+// the input captures (by identity, whatever its name), or, for the default
+// path derived from the input, that exists at all: only a path given with
+// --output may replace an existing (regular, non-input) file. Chunk paths
+// (--flows-per-file) are checked the same way. The exporter creates the
+// files later, so this is a check, not a guarantee against a file planted
+// meanwhile (see the README).
+func checkOutputs(cfg *config) error {
+	if cfg.output == "-" {
+		return nil
+	}
+	var inputs []os.FileInfo
+	for _, p := range cfg.pcaps {
+		if fi, err := os.Stat(p); err == nil {
+			inputs = append(inputs, fi)
+		}
+	}
+	paths := []string{cfg.output}
+	if cfg.flowsPerFile > 0 {
+		n := uint64(maxCheckedChunks)
+		if cfg.rotateFiles > 0 {
+			n = min(n, uint64(cfg.rotateFiles))
+		}
+		chunk := export.ChunkPath
+		if cfg.format == "parquet" {
+			chunk = export.ParquetChunkPath
+		}
+		paths = paths[:0]
+		for i := range n {
+			if p := chunk(cfg.output, i); len(paths) == 0 || p != paths[len(paths)-1] {
+				paths = append(paths, p)
+			}
+		}
+	}
+	what := "--output"
+	if cfg.outputDefault {
+		what = "default --output"
+	}
+	for _, p := range paths {
+		fi, err := os.Lstat(p)
+		if err != nil {
+			continue // not there (or unreachable: creating it will tell)
+		}
+		switch {
+		case fi.Mode()&os.ModeSymlink != 0:
+			return usagef("%s %q is a symbolic link: nfmeter does not write through one (give the path of a new file, or - for stdout)", what, p)
+		case slices.ContainsFunc(inputs, func(in os.FileInfo) bool { return os.SameFile(fi, in) }):
+			return usagef("%s %q is an input capture: refusing to overwrite it", what, p)
+		case cfg.outputDefault:
+			return usagef("%s %q exists: nfmeter only creates its default output as a new file; give --output %s to replace it", what, p, p)
+		}
+	}
+	return nil
 }
 
 // newSink opens the exporter of --format.
