@@ -39,7 +39,7 @@ func BenchmarkReader(b *testing.B) {
 		b.Run(name, func(b *testing.B) {
 			capture := benchCapture(ng, 20000)
 			open := func() *Reader {
-				r, err := newReader(bytes.NewReader(capture), name, int64(len(capture)))
+				r, err := newReader(bytes.NewReader(capture), name, int64(len(capture)), Options{})
 				if err != nil {
 					b.Fatal(err)
 				}

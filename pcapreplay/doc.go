@@ -42,6 +42,12 @@
 // that cannot be opened is reported as an [*OpenError], after which
 // reading continues with the file after it.
 //
+// After a header whose length is impossible, libpcap reads on right
+// behind that header and takes the record's data for headers. [OpenWith]
+// with [Options].Resync (which nfmeter uses) looks for the next sound
+// record instead; this is the one place where the reader knowingly
+// differs from libpcap, and only for such damaged files.
+//
 // # Concurrency
 //
 // A [Reader] must not be used from several goroutines at once.

@@ -3,9 +3,11 @@ package pcapreplay
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/nfmeter/nfmeter/internal/corpus"
@@ -48,43 +50,58 @@ func addSeeds(f *testing.F) {
 	}
 }
 
-// FuzzReader reads arbitrary bytes as a capture: it must never panic,
-// loop, or return anything but packets consistent with their headers,
-// io.EOF, *OpenError and *ReadError.
+// FuzzReader reads arbitrary bytes as a capture, as libpcap does and
+// with resynchronisation: it must never panic, loop, or return anything
+// but packets consistent with their headers, io.EOF, *OpenError and
+// *ReadError. A file that reads without error reads the same both ways.
 func FuzzReader(f *testing.F) {
 	addSeeds(f)
 	f.Fuzz(func(t *testing.T, data []byte) {
-		r, err := newReader(bytes.NewReader(data), "fuzz", int64(len(data)))
-		if err != nil {
-			if _, ok := errors.AsType[*OpenError](err); !ok {
-				t.Fatalf("newReader error %T: %v", err, err)
-			}
-			return
+		exact := checkRead(t, data, Options{})
+		resync := checkRead(t, data, Options{Resync: true})
+		if !strings.Contains(exact, "err\n") && exact != resync {
+			t.Fatalf("an undamaged file reads differently with Resync at %s", firstDiff(exact, resync))
 		}
-		var p Packet
-		// Every call consumes at least 8 bytes, so this bounds the calls.
-		for range len(data) + 2 {
-			err := r.Next(&p)
-			if err == io.EOF {
-				if got := r.BytesRead(); got > int64(len(data)) {
-					t.Fatalf("BytesRead %d > input %d", got, len(data))
-				}
-				return
-			}
-			if err != nil {
-				if _, ok := errors.AsType[*ReadError](err); !ok {
-					t.Fatalf("Next error %T: %v", err, err)
-				}
-				continue
-			}
-			if int(p.CapLen) != len(p.Data) {
-				t.Fatalf("CapLen %d but %d bytes of data", p.CapLen, len(p.Data))
-			}
-			if p.Offset < 0 || p.Offset >= int64(len(data)) {
-				t.Fatalf("Offset %d outside input of %d bytes", p.Offset, len(data))
-			}
-			_ = p.TimeMs()
-		}
-		t.Fatalf("no io.EOF after %d calls", len(data)+2)
 	})
+}
+
+// checkRead reads data with opts, checks every result, and returns the
+// dump of what was read.
+func checkRead(t *testing.T, data []byte, opts Options) string {
+	t.Helper()
+	r, err := newReader(bytes.NewReader(data), "fuzz", int64(len(data)), opts)
+	if err != nil {
+		if _, ok := errors.AsType[*OpenError](err); !ok {
+			t.Fatalf("newReader error %T: %v", err, err)
+		}
+		return "openerr\n"
+	}
+	var sb strings.Builder
+	var p Packet
+	// Every call consumes at least 8 bytes, so this bounds the calls.
+	for range len(data) + 2 {
+		err := r.Next(&p)
+		if err == io.EOF {
+			if got := r.BytesRead(); got > int64(len(data)) {
+				t.Fatalf("BytesRead %d > input %d", got, len(data))
+			}
+			return sb.String()
+		}
+		if err != nil {
+			if _, ok := errors.AsType[*ReadError](err); !ok {
+				t.Fatalf("Next error %T: %v", err, err)
+			}
+			sb.WriteString("err\n")
+			continue
+		}
+		if int(p.CapLen) != len(p.Data) {
+			t.Fatalf("CapLen %d but %d bytes of data", p.CapLen, len(p.Data))
+		}
+		if p.Offset < 0 || p.Offset >= int64(len(data)) {
+			t.Fatalf("Offset %d outside input of %d bytes", p.Offset, len(data))
+		}
+		fmt.Fprintf(&sb, "pkt %d %d.%d %d %d %016x\n", p.Offset, p.Sec, p.Usec, p.CapLen, p.WireLen, fnv64(p.Data))
+	}
+	t.Fatalf("no io.EOF after %d calls", len(data)+2)
+	return ""
 }

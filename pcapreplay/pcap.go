@@ -39,6 +39,9 @@ type pcapFile struct {
 	maxCap   uint32 // libpcap's max_snaplen_for_dlt
 	lengths  int
 	linkType int
+	resync   bool   // see [Options].Resync
+	good     bool   // a record was read, and lastSec is its time field
+	lastSec  uint32 // raw time field of the last good record
 }
 
 // isPcapMagic reports whether the first four bytes b of a file are a
@@ -120,6 +123,9 @@ func (f *pcapFile) next(p *Packet) error {
 	}
 	if capLen > f.maxCap {
 		// libpcap consumed only the record header and goes on from there.
+		if f.resync {
+			f.resyncPcap()
+		}
 		return &ReadError{Offset: off, more: true,
 			Err: fmt.Errorf("%w: %d bytes, maximum %d", ErrCapLen, capLen, f.maxCap)}
 	}
@@ -136,6 +142,7 @@ func (f *pcapFile) next(p *Packet) error {
 	if f.swapped {
 		fixSwappedData(f.linkType, wireLen, data)
 	}
+	f.good, f.lastSec = true, o.Uint32(h[0:4])
 	p.Sec = sec
 	p.Usec = usec
 	if f.nano {

@@ -63,6 +63,7 @@ type pcapngFile struct {
 	linkType int    // DLT of the first interface of the file
 	snap     uint32 // adjusted snapshot length of the first interface
 	maxBlock uint32
+	resync   bool          // see [Options].Resync
 	ifaces   []ngInterface // slots are reused across sections, as in libpcap
 	ifCount  int           // interfaces of the current section
 	// undefined is set once a packet used an undefined interface, whose
@@ -150,25 +151,38 @@ func (f *pcapngFile) readBlock() (block, error) {
 		return block{}, shortHeader("block header", len(h), 8, err)
 	}
 	typ, total := f.order.Uint32(h[0:4]), f.order.Uint32(h[4:8])
+	var bad error
 	switch {
 	case total < 12:
-		f.in.discard(8)
-		return block{}, fmt.Errorf("%w: block length %d < 12", ErrMalformed, total)
+		bad = fmt.Errorf("%w: block length %d < 12", ErrMalformed, total)
 	case total%4 != 0:
-		f.in.discard(8)
-		return block{}, fmt.Errorf("%w: block length %d not a multiple of 4", ErrMalformed, total)
+		bad = fmt.Errorf("%w: block length %d not a multiple of 4", ErrMalformed, total)
 	case total > f.maxBlock:
+		bad = fmt.Errorf("%w: block length %d > maximum %d", ErrMalformed, total, f.maxBlock)
+	}
+	if bad != nil {
 		f.in.discard(8)
-		return block{}, fmt.Errorf("%w: block length %d > maximum %d", ErrMalformed, total, f.maxBlock)
+		if f.resync {
+			f.resyncPcapng()
+		}
+		return block{}, bad
 	}
 	b, err := f.in.peek(int(total))
 	if err != nil {
 		return block{}, shortData(total, len(b), err)
 	}
-	f.in.discard(int(total))
-	if f.order.Uint32(b[total-4:]) != total {
-		return block{}, fmt.Errorf("%w: block length %d in header and %d in trailer", ErrMalformed, total, f.order.Uint32(b[total-4:]))
+	if trailer := f.order.Uint32(b[total-4:]); trailer != total {
+		// libpcap trusts the header's length; resynchronising trusts
+		// neither and looks for the next sound block after the header.
+		if f.resync {
+			f.in.discard(8)
+			f.resyncPcapng()
+		} else {
+			f.in.discard(int(total))
+		}
+		return block{}, fmt.Errorf("%w: block length %d in header and %d in trailer", ErrMalformed, total, trailer)
 	}
+	f.in.discard(int(total))
 	return block{typ: typ, body: b[8 : total-4]}, nil
 }
 

@@ -59,6 +59,20 @@ type Reader struct {
 	dec      decoder // nil until srcs[cur] is opened
 	done     int64   // sizes of the files before cur
 	linkType int
+	opts     Options
+}
+
+// Options change how a [Reader] reads damaged files; the zero value reads
+// every file exactly as libpcap does.
+type Options struct {
+	// Resync makes the reader look for the next sound record after a
+	// record header or pcapng block header whose length is impossible,
+	// instead of reading on right after that header as libpcap does (and
+	// taking the record's data for headers). The bad record is still
+	// reported as a recoverable [*ReadError] at the offset of its header;
+	// the records after it are then delivered. Files without such a header
+	// read the same either way.
+	Resync bool
 }
 
 // Open prepares reading the given files in order. It checks that every
@@ -67,10 +81,15 @@ type Reader struct {
 // others are opened when the previous one is exhausted. Errors are
 // [*OpenError] values naming the file.
 func Open(paths ...string) (*Reader, error) {
+	return OpenWith(Options{}, paths...)
+}
+
+// OpenWith is [Open] with options.
+func OpenWith(opts Options, paths ...string) (*Reader, error) {
 	if len(paths) == 0 {
 		return nil, errors.New("open capture: no files given")
 	}
-	r := &Reader{srcs: make([]source, len(paths))}
+	r := &Reader{srcs: make([]source, len(paths)), opts: opts}
 	for i, path := range paths {
 		size, err := checkCapture(path)
 		if err != nil {
@@ -87,8 +106,8 @@ func Open(paths ...string) (*Reader, error) {
 
 // newReader reads a single capture from rd; name is used in errors. It is
 // the file-less entry point used by fuzzing.
-func newReader(rd io.Reader, name string, size int64) (*Reader, error) {
-	r := &Reader{srcs: []source{{name: name, size: size, rd: rd}}, total: max(size, 0)}
+func newReader(rd io.Reader, name string, size int64, opts Options) (*Reader, error) {
+	r := &Reader{srcs: []source{{name: name, size: size, rd: rd}}, total: max(size, 0), opts: opts}
 	if err := r.openCurrent(); err != nil {
 		return nil, err
 	}
@@ -178,7 +197,12 @@ func (r *Reader) detect() (decoder, error) {
 		return nil, shortHeader("file header", len(m), 4, err)
 	}
 	if order, ok := isPcapMagic(m); ok {
-		return openPcap(&r.in, order)
+		f, err := openPcap(&r.in, order)
+		if err != nil {
+			return nil, err
+		}
+		f.resync = r.opts.Resync
+		return f, nil
 	}
 	if binary.BigEndian.Uint32(m) == blockSHB {
 		f, ok, err := openPcapng(&r.in)
@@ -186,6 +210,7 @@ func (r *Reader) detect() (decoder, error) {
 			if err != nil {
 				return nil, err
 			}
+			f.resync = r.opts.Resync
 			return f, nil
 		}
 		// Something starting like a pcapng file (or a text file with

@@ -21,6 +21,7 @@ import (
 type config struct {
 	pcaps              []string
 	output             string
+	outputDefault      bool // output was not given but derived from the input
 	decodeTunnels      bool
 	bpfFilter          string
 	snapshotLength     int64
@@ -209,6 +210,7 @@ func parseArgs(args []string, stderr io.Writer) (*config, error) {
 		return nil, err
 	}
 	if cfg.output == "" {
+		cfg.outputDefault = true
 		if cfg.iface != "" {
 			cfg.output = cfg.iface + "." + cfg.format
 		} else {

@@ -13,6 +13,7 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"runtime/pprof"
+	"slices"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -32,8 +33,13 @@ const (
 	exitOK          = 0
 	exitFailure     = 1
 	exitUsage       = 2
+	exitDamaged     = 3 // every flow written, but records of the input were skipped
 	exitInterrupted = 130
 )
+
+// errDamaged ends a run whose input had records that could not be read;
+// the warning naming the first one is already printed.
+var errDamaged = errors.New("damaged input")
 
 func main() {
 	if os.Getenv("GOGC") == "" {
@@ -82,6 +88,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	switch {
 	case err == nil:
 		return exitOK
+	case errors.Is(err, errDamaged):
+		return exitDamaged
 	case errors.Is(err, context.Canceled):
 		fmt.Fprintln(stderr, "nfmeter: interrupted: every flow metered so far was written")
 		return exitInterrupted
@@ -96,22 +104,76 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 }
 
 // progressSource publishes the reader's position for the progress bar
-// without sharing the reader across goroutines.
+// without sharing the reader across goroutines, and notes what the run
+// must warn about: records that could not be read, and the first packet
+// whose time is out of range.
 type progressSource struct {
 	r     *pcapreplay.Reader
 	n     uint
 	bytes atomic.Int64
+
+	skipped   atomic.Uint64                     // records that could not be read
+	firstBad  atomic.Pointer[error]             // the first of them
+	wildClock atomic.Pointer[pcapreplay.Packet] // first packet out of range (Data nil)
 }
+
+// maxPlausibleMs is the end of year 9999 in ms since the epoch. A packet
+// time above it (a negative time wraps above it too) is garbage, and as
+// NFStream's clock never goes back it pins every later packet's time.
+const maxPlausibleMs = 253402300799999
 
 func (p *progressSource) Next(pkt *flows.Frame) error {
 	err := p.r.Next(pkt)
 	if p.n++; p.n&4095 == 0 || err != nil {
 		p.bytes.Store(p.r.BytesRead())
 	}
+	switch {
+	case err == nil:
+		if pkt.TimeMs() > maxPlausibleMs && p.wildClock.Load() == nil {
+			c := *pkt
+			c.Data = nil
+			p.wildClock.CompareAndSwap(nil, &c)
+		}
+	case err != io.EOF && err != flows.ErrIdle:
+		if _, ok := errors.AsType[*pcapreplay.ReadError](err); ok {
+			p.skipped.Add(1)
+			p.firstBad.CompareAndSwap(nil, &err)
+		}
+	}
 	return err
 }
 
+// warn prints the run's warnings, once each: the first record that could
+// not be read and how many were skipped, and the first packet whose time
+// is out of range. It reports whether records were skipped. The first
+// bad record is not repeated when it is runErr, the error that ended the
+// run (a truncated file), which is printed anyway.
+func (p *progressSource) warn(stderr io.Writer, runErr error) (damaged bool) {
+	if c := p.wildClock.Load(); c != nil {
+		fmt.Fprintf(stderr, "nfmeter: warning: %q at byte %d: packet time %d s %d us is out of range; "+
+			"like NFStream, nfmeter never moves its clock back, so later packets take this time and idle expiry stops\n",
+			c.File, c.Offset, c.Sec, c.Usec)
+	}
+	first := p.firstBad.Load()
+	if first == nil || errors.Is(runErr, *first) {
+		return first != nil
+	}
+	fmt.Fprintf(stderr, "nfmeter: warning: damaged input, %s skipped; the first: %v\n", plural(p.skipped.Load(), "record"), *first)
+	return true
+}
+
+// plural is "1 thing" or "n things".
+func plural(n uint64, thing string) string {
+	if n == 1 {
+		return "1 " + thing
+	}
+	return fmt.Sprintf("%d %ss", n, thing)
+}
+
 func meter(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
+	if err := checkOutputs(cfg); err != nil {
+		return err
+	}
 	if cfg.iface != "" {
 		return meterLive(ctx, cfg, stdout, stderr)
 	}
@@ -123,7 +185,10 @@ func meter(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 		fmt.Fprintln(stderr, "nfmeter: warning: --system-visibility-mode switched to 0 for a capture file (process information needs live capture)")
 		opts.SystemVisibilityMode = 0
 	}
-	r, err := pcapreplay.Open(cfg.pcaps...)
+	// Damaged files are read on after the damage, not as libpcap would
+	// (which loses step after a bad length): the run warns and exits
+	// with exitDamaged instead of metering garbage.
+	r, err := pcapreplay.OpenWith(pcapreplay.Options{Resync: true}, cfg.pcaps...)
 	if err != nil {
 		return fmt.Errorf("--pcap: %w", err)
 	}
@@ -150,14 +215,19 @@ func meter(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 		c := st.Counters()
 		secs := time.Since(start).Seconds()
 		read := c.PacketsRead.Load()
-		fmt.Fprintf(stderr, "nfmeter: %d packets (%d ignored, %d filtered), %d flows in %.2f s, %.2f Mpps\n",
-			read, c.PacketsIgnored.Load(), c.PacketsFiltered.Load(), sink.Written(), secs, float64(read)/secs/1e6)
+		fmt.Fprintf(stderr, "nfmeter: %d packets (%d ignored, %d filtered), %d flows in %.2f s, %.2f Mpps, %s skipped\n",
+			read, c.PacketsIgnored.Load(), c.PacketsFiltered.Load(), sink.Written(), secs, float64(read)/secs/1e6,
+			plural(src.skipped.Load(), "damaged record"))
 	}
+	damaged := src.warn(stderr, runErr)
 	if runErr != nil {
 		var re *pcapreplay.ReadError
 		if errors.As(runErr, &re) {
 			return fmt.Errorf("%w (flows up to that point were written)", runErr)
 		}
+	}
+	if runErr == nil && damaged {
+		return errDamaged
 	}
 	return runErr
 }
@@ -208,6 +278,67 @@ func (w *flowWriter) write(seq iter.Seq2[*flows.Flow, error], stop func()) error
 		fmt.Fprintf(w.stderr, "nfmeter: %v\n", err)
 	}
 	return runErr
+}
+
+// maxCheckedChunks bounds how many chunk paths of --flows-per-file
+// without --rotate-files checkOutputs looks at.
+const maxCheckedChunks = 4096
+
+// checkOutputs refuses, as a usage error before anything is read, an
+// output path that is a symbolic link (nfmeter never writes through one:
+// in a shared directory another user may have planted it), that is one of
+// the input captures (by identity, whatever its name), or, for the default
+// path derived from the input, that exists at all: only a path given with
+// --output may replace an existing (regular, non-input) file. Chunk paths
+// (--flows-per-file) are checked the same way. The exporter creates the
+// files later, so this is a check, not a guarantee against a file planted
+// meanwhile (see the README).
+func checkOutputs(cfg *config) error {
+	if cfg.output == "-" {
+		return nil
+	}
+	var inputs []os.FileInfo
+	for _, p := range cfg.pcaps {
+		if fi, err := os.Stat(p); err == nil {
+			inputs = append(inputs, fi)
+		}
+	}
+	paths := []string{cfg.output}
+	if cfg.flowsPerFile > 0 {
+		n := uint64(maxCheckedChunks)
+		if cfg.rotateFiles > 0 {
+			n = min(n, uint64(cfg.rotateFiles))
+		}
+		chunk := export.ChunkPath
+		if cfg.format == "parquet" {
+			chunk = export.ParquetChunkPath
+		}
+		paths = paths[:0]
+		for i := range n {
+			if p := chunk(cfg.output, i); len(paths) == 0 || p != paths[len(paths)-1] {
+				paths = append(paths, p)
+			}
+		}
+	}
+	what := "--output"
+	if cfg.outputDefault {
+		what = "default --output"
+	}
+	for _, p := range paths {
+		fi, err := os.Lstat(p)
+		if err != nil {
+			continue // not there (or unreachable: creating it will tell)
+		}
+		switch {
+		case fi.Mode()&os.ModeSymlink != 0:
+			return usagef("%s %q is a symbolic link: nfmeter does not write through one (give the path of a new file, or - for stdout)", what, p)
+		case slices.ContainsFunc(inputs, func(in os.FileInfo) bool { return os.SameFile(fi, in) }):
+			return usagef("%s %q is an input capture: refusing to overwrite it", what, p)
+		case cfg.outputDefault:
+			return usagef("%s %q exists: nfmeter only creates its default output as a new file; give --output %s to replace it", what, p, p)
+		}
+	}
+	return nil
 }
 
 // newSink opens the exporter of --format.
