@@ -290,19 +290,16 @@ const maxCheckedChunks = 4096
 // the input captures (by identity, whatever its name), or, for the default
 // path derived from the input, that exists at all: only a path given with
 // --output may replace an existing (regular, non-input) file. Chunk paths
-// (--flows-per-file) are checked the same way. The exporter creates the
-// files later, so this is a check, not a guarantee against a file planted
-// meanwhile (see the README).
+// (--flows-per-file) are checked the same way. The exporter enforces the
+// same rules again as it creates each file (O_NOFOLLOW, O_EXCL for the
+// default path, the input check on the open file), so a file planted
+// during the run is refused too; this early check only makes the mistake
+// a usage error before any work.
 func checkOutputs(cfg *config) error {
 	if cfg.output == "-" {
 		return nil
 	}
-	var inputs []os.FileInfo
-	for _, p := range cfg.pcaps {
-		if fi, err := os.Stat(p); err == nil {
-			inputs = append(inputs, fi)
-		}
-	}
+	inputs := inputFiles(cfg.pcaps)
 	paths := []string{cfg.output}
 	if cfg.flowsPerFile > 0 {
 		n := uint64(maxCheckedChunks)
@@ -332,13 +329,44 @@ func checkOutputs(cfg *config) error {
 		switch {
 		case fi.Mode()&os.ModeSymlink != 0:
 			return usagef("%s %q is a symbolic link: nfmeter does not write through one (give the path of a new file, or - for stdout)", what, p)
-		case slices.ContainsFunc(inputs, func(in os.FileInfo) bool { return os.SameFile(fi, in) }):
+		case isInput(inputs, fi):
 			return usagef("%s %q is an input capture: refusing to overwrite it", what, p)
 		case cfg.outputDefault:
 			return usagef("%s %q exists: nfmeter only creates its default output as a new file; give --output %s to replace it", what, p, p)
 		}
 	}
 	return nil
+}
+
+// inputFiles returns the identity of every input capture, for the checks
+// that no output is one of them.
+func inputFiles(pcaps []string) []os.FileInfo {
+	var inputs []os.FileInfo
+	for _, p := range pcaps {
+		if fi, err := os.Stat(p); err == nil {
+			inputs = append(inputs, fi)
+		}
+	}
+	return inputs
+}
+
+func isInput(inputs []os.FileInfo, fi os.FileInfo) bool {
+	return slices.ContainsFunc(inputs, func(in os.FileInfo) bool { return os.SameFile(fi, in) })
+}
+
+// refuseInputs returns the exporter's check that an output file is none of
+// the input captures (nil without inputs).
+func refuseInputs(pcaps []string) func(os.FileInfo) error {
+	inputs := inputFiles(pcaps)
+	if len(inputs) == 0 {
+		return nil
+	}
+	return func(out os.FileInfo) error {
+		if isInput(inputs, out) {
+			return errors.New("it is an input capture: refusing to overwrite it")
+		}
+		return nil
+	}
 }
 
 // newSink opens the exporter of --format.
@@ -349,6 +377,11 @@ func newSink(cfg *config, opts *flows.Options, stdout io.Writer) (flowSink, erro
 		RotateFiles:        uint64(cfg.rotateFiles),
 		ColumnsToAnonymize: cfg.anonymizeColumns(),
 		Workers:            formatWorkers(opts),
+		// What checkOutputs checked before the run, made certain as each
+		// file is created: the default path must be new, and no file that
+		// turns out to be an input is replaced.
+		New:    cfg.outputDefault,
+		Refuse: refuseInputs(cfg.pcaps),
 	}
 	schema := func(first *flows.Flow) *flows.Schema { return flows.NewSchema(opts, first) }
 	if cfg.format != "parquet" {

@@ -20,6 +20,15 @@ type FileOptions struct {
 	// write errors late (by a later Write or by Close), and flows passed
 	// to Write must not be modified afterwards.
 	Workers int
+	// New makes every file a new one: a path that already exists (when
+	// this run has not created it itself, as a rotated chunk) is an
+	// error. Files are never opened through a symbolic link, New or not.
+	New bool
+	// Refuse, when set, is asked about each file once it is open and
+	// before anything in it is replaced; an error leaves the file as it
+	// was (nfmeter refuses to overwrite an input capture this way, with
+	// no window between the check and the write).
+	Refuse func(os.FileInfo) error
 }
 
 // format is a file format of [Files]: how its chunks are named and how a
@@ -78,6 +87,7 @@ type Files struct {
 	chunk    uint64
 	written  uint64
 	paths    []string
+	created  map[string]bool // files this run created (rotation reopens them)
 	finished bool
 	async    *async
 }
@@ -190,9 +200,9 @@ func (w *Files) next() error {
 	}
 	out := w.stdout
 	if path != "-" {
-		f, err := os.Create(path)
+		f, err := w.create(path)
 		if err != nil {
-			return fmt.Errorf("create output: %w", err)
+			return err
 		}
 		w.file = f
 		out = f
@@ -207,6 +217,40 @@ func (w *Files) next() error {
 	w.paths = append(w.paths, path)
 	w.inChunk = 0
 	return nil
+}
+
+// create opens path for writing from its start: never through a symbolic
+// link, as a new file with FileOptions.New, and emptied only after
+// FileOptions.Refuse has accepted the file that is actually open.
+func (w *Files) create(path string) (*os.File, error) {
+	flag := os.O_WRONLY | os.O_CREATE | oNoFollow
+	if w.opts.New && !w.created[path] {
+		flag |= os.O_EXCL
+	}
+	f, err := os.OpenFile(path, flag, 0o666)
+	switch {
+	case err == nil:
+	case isSymlinkRefusal(err):
+		return nil, fmt.Errorf("create output: %q is a symbolic link: not written through", path)
+	default:
+		return nil, fmt.Errorf("create output: %w", err)
+	}
+	fi, err := f.Stat()
+	if err == nil && w.opts.Refuse != nil {
+		err = w.opts.Refuse(fi)
+	}
+	if err == nil && fi.Mode().IsRegular() {
+		err = f.Truncate(0)
+	}
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("create output %s: %w", path, err)
+	}
+	if w.created == nil {
+		w.created = make(map[string]bool)
+	}
+	w.created[path] = true
+	return f, nil
 }
 
 func (w *Files) closeCurrent() error {

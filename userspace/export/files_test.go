@@ -1,6 +1,7 @@
 package export
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -96,4 +97,76 @@ func TestCSVFilesWorkersReportErrors(t *testing.T) {
 	if cerr := c.Close(); werr == nil && cerr == nil {
 		t.Fatal("no error for an output directory that does not exist")
 	}
+}
+
+// TestFilesCreateRules checks the rules of file creation on the files
+// themselves, whatever a caller checked before: no symbolic link is
+// followed, New refuses an existing file (but lets rotation reopen the
+// run's own chunks), and Refuse sees the file before anything in it is
+// replaced.
+func TestFilesCreateRules(t *testing.T) {
+	dir := t.TempDir()
+	victim := filepath.Join(dir, "victim.txt")
+	if err := os.WriteFile(victim, []byte("keep me"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(dir, "link.csv")
+	if err := os.Symlink(victim, link); err != nil {
+		t.Fatal(err)
+	}
+	existing := filepath.Join(dir, "existing.csv")
+	if err := os.WriteFile(existing, []byte("old"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	schema := func(*flows.Flow) *flows.Schema { o := flows.DefaultOptions(); return flows.NewSchema(&o, nil) }
+	refuseVictim := func(fi os.FileInfo) error {
+		if v, err := os.Stat(victim); err == nil && os.SameFile(v, fi) {
+			return errors.New("input")
+		}
+		return nil
+	}
+	for _, tc := range []struct {
+		name    string
+		fo      FileOptions
+		wantErr string
+	}{
+		{"symlink", FileOptions{Path: link}, "symbolic link"},
+		{"new over an existing file", FileOptions{Path: existing, New: true}, "file exists"},
+		{"refused file", FileOptions{Path: victim, Refuse: refuseVictim}, "input"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w, err := NewCSVFiles(tc.fo, schema, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = w.Write(syntheticFlows(1)[0])
+			w.Close()
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Fatalf("error %v, want one containing %q", err, tc.wantErr)
+			}
+			for path, want := range map[string]string{victim: "keep me", existing: "old"} {
+				if got, _ := os.ReadFile(path); string(got) != want {
+					t.Fatalf("%s was changed to %q", path, got)
+				}
+			}
+		})
+	}
+	t.Run("new with rotation reopens its own chunks", func(t *testing.T) {
+		path := filepath.Join(dir, "rot.csv")
+		w, err := NewCSVFiles(FileOptions{Path: path, New: true, FlowsPerFile: 1, RotateFiles: 2}, schema, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range syntheticFlows(5) {
+			if err := w.Write(f); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if got := len(w.Paths()); got != 5 {
+			t.Fatalf("%d files opened, want 5", got)
+		}
+	})
 }
