@@ -36,6 +36,7 @@ type Meter struct {
 	ifname  string
 	group   *Group
 	sts     []*flows.Streamer
+	rs      *resharder // between the sockets and the streamers; nil for one socket
 	maxN    uint64
 	stopped atomic.Int64 // unix ns when Flows' ctx was cancelled; 0 before
 }
@@ -49,6 +50,13 @@ func NewMeter(ifname string, o MeterOptions) (*Meter, error) {
 		so.Snaplen = o.Flow.SnapshotLength
 	}
 	so.FanoutKeepFragments = true
+	poll := so.PollTimeout
+	if n > 1 {
+		if poll == 0 {
+			poll = DefaultPollTimeout
+		}
+		so.PollTimeout = shardPoll // the readers' watermarks move on this often
+	}
 	g, err := OpenFanout(ifname, n, so)
 	if err != nil {
 		return nil, err
@@ -57,8 +65,20 @@ func NewMeter(ifname string, o MeterOptions) (*Meter, error) {
 	fo := o.Flow
 	fo.NMeters = 1
 	fo.MaxNFlows = 0 // counted over the merged flows
-	for _, s := range g.Sockets() {
-		st, err := flows.NewStreamer(&liveSource{s: s, stopped: &m.stopped}, fo)
+	srcs := []flows.Source{&liveSource{s: g.Sockets()[0], stopped: &m.stopped}}
+	if n > 1 {
+		bt := so.BlockTimeout
+		if bt == 0 {
+			bt = DefaultBlockTimeout
+		}
+		m.rs = newResharder(g.Sockets(), n, &fo, poll, bt, &m.stopped)
+		srcs = srcs[:0]
+		for _, src := range m.rs.srcs {
+			srcs = append(srcs, src)
+		}
+	}
+	for _, src := range srcs {
+		st, err := flows.NewStreamer(src, fo)
 		if err != nil {
 			g.Close()
 			return nil, err
@@ -88,6 +108,10 @@ func (m *Meter) Flows(ctx context.Context) iter.Seq2[*flows.Flow, error] {
 	return func(yield func(*flows.Flow, error) bool) {
 		stopWatch := context.AfterFunc(ctx, func() { m.stopped.Store(time.Now().UnixNano()) })
 		defer stopWatch()
+		if m.rs != nil {
+			m.rs.start()
+			defer m.rs.stop()
+		}
 		merged(yield)
 	}
 }
@@ -100,8 +124,13 @@ type Counters struct {
 	Ignored   uint64   // frames NFStream ignores (not IP, truncated, ...)
 	Filtered  uint64   // frames rejected by the BPF filter
 	Flows     uint64   // flows the streamers ended (more than Flows yields after max_nflows)
-	PerMeter  []uint64 // frames metered by each socket's streamer
-	Sockets   Stats    // the sockets' counters, summed
+	PerMeter  []uint64 // frames metered by each streamer (each owns a fixed share of the flow keys)
+	// Late counts the frames that reached their streamer after it had
+	// metered a later frame of another socket (a socket handed them over
+	// later than a fanout group's merge waits for): they were metered in
+	// arrival order. Always 0 with one socket.
+	Late    uint64
+	Sockets Stats // the sockets' counters, summed
 }
 
 // Counters returns the meter's counters. The engine's are always filled
@@ -117,6 +146,9 @@ func (m *Meter) Counters() (Counters, error) {
 		c.Filtered += sc.PacketsFiltered.Load()
 		c.Flows += sc.Flows.Load()
 		c.PerMeter = append(c.PerMeter, p)
+	}
+	if m.rs != nil {
+		c.Late = m.rs.late()
 	}
 	gs, err := m.group.Stats()
 	if err != nil {
