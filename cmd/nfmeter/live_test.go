@@ -216,7 +216,9 @@ type liveParityRun struct {
 	meters int // --n-meters
 }
 
-func (r liveParityRun) String() string { return fmt.Sprintf("--mode %s --n-meters %d", r.mode, r.meters) }
+func (r liveParityRun) String() string {
+	return fmt.Sprintf("--mode %s --n-meters %d", r.mode, r.meters)
+}
 
 // liveParityRuns are the settings of the live parity test. AF_PACKET runs
 // with one meter and with fanout groups of 2 and 4 sockets: the flows must
