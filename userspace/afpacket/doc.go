@@ -23,8 +23,8 @@
 //
 // [OpenFanout] opens n sockets in one PACKET_FANOUT group in hash mode
 // with defragmentation, as NFStream's meters do: the kernel sends both
-// directions of a flow to the same socket, and IPv4 fragments are
-// reassembled before hashing (so a socket in a group receives the
+// directions of most flows to the same socket (not of every flow: see
+// below), and IPv4 fragments are reassembled before hashing (so a socket in a group receives the
 // reassembled datagram, not the fragments; see
 // [Options.FanoutKeepFragments]).
 //
@@ -45,6 +45,45 @@
 // streamers' flows merged into one sequence numbered 0, 1, 2, ... Cancelling
 // the context of [Meter.Flows] lets the sockets deliver what their rings
 // hold, then every open flow is emitted.
+//
+// # Flows are split by nfmeter's key
+//
+// The kernel's fanout hash is not nfmeter's flow key, and is not symmetric
+// for every flow: it keys what the kernel's flow dissector reads (a first
+// IPv4 fragment without its ports, so a fragmented answer can go to another
+// socket than its question), and a NIC's RSS hash is often not symmetric at
+// all. A socket of a [Meter] with several is therefore only a reader: it
+// decodes and keys each frame (flows.Decode, flows.KeyOf) and hands it to
+// the streamer that owns the key (a fixed split of flows.Key.Hash), so that
+// every streamer sees all the packets of its flows whichever socket they
+// came in.
+//
+// A fanout program (PACKET_FANOUT_CBPF or _EBPF) computing a symmetric hash
+// in the kernel would save the hand-over, but it is only right if it keys
+// exactly as flows.Decode does: VLAN stacking, IPv6 extension headers, the
+// tunnels nfmeter decodes (and their ids), NFStream's fragment and
+// truncation rules. A second decoder in BPF would drift from the first;
+// partitioning by the engine's own key cannot.
+//
+// The two directions of a flow may still arrive in two rings that the
+// kernel hands over at different times (a block is handed over when full
+// or after [Options.BlockTimeout]). Each streamer therefore merges its
+// readers' frames by the kernel's time of each frame (in nanoseconds), and
+// releases a frame only when no reader can still send an earlier one. A
+// reader's watermark is the time of the last frame it read while its ring
+// has frames (the kernel fills a ring in time order); when the ring has
+// nothing to hand over, the time of that check less twice the block
+// timeout and 10 ms (the kernel's retire timer runs in ticks), or, when the
+// block being filled holds no frame yet, less 10 ms (a frame's timestamp
+// can be taken before it enters the ring). Idle readers check every few
+// milliseconds. A frame that comes later than its reader's watermark
+// promised (a stalled softirq, a ring out of time order) is metered when it
+// arrives and counted in [Counters.Late]. Frames are copied once, into
+// batches of up to 64; a reader sends at most one batch to each streamer
+// between two watermarks and a lane holds several, so a reader waiting on a
+// full lane never waits for a streamer that waits for that reader. Idle
+// ticks carry the smallest watermark, so no frame that follows is earlier.
+// With one socket, the streamer reads it directly.
 //
 // # Requirements
 //

@@ -11,34 +11,17 @@ import (
 	"github.com/nfmeter/nfmeter/userspace/flows"
 )
 
-// Re-sharding. The kernel's fanout hash is not nfmeter's flow key: it is
-// symmetric only for what the kernel's flow dissector looks at (an IPv6
-// flow label is hashed instead of the ports, and differs by direction;
-// a NIC's RSS hash is often not symmetric at all; tunnels and VLANs are
-// keyed differently). So the sockets of a [Meter] are only readers: each
-// decodes and keys the frames of its socket and hands every frame to the
-// streamer that owns its key (a fixed split of [flows.Key.Hash]). The two
-// directions of a flow may still come from different sockets, in rings
-// that the kernel hands over at different times; each streamer therefore
-// merges what its readers send by the kernel's time of each frame, so that
-// it sees the packets of a flow in the order they came.
+// Re-sharding: the readers of a fanout group hand each frame to the
+// streamer owning its flow key, and each streamer merges what it gets by
+// time under the readers' watermarks (see the package documentation,
+// "Flows are split by nfmeter's key").
 //
-// The merge releases a frame once no reader can still send an earlier one.
-// A reader's watermark is a time no frame it has yet to send is earlier
-// than: the time of the last frame it read, while frames keep coming (a
-// ring is filled in time order); when its ring has no block to hand over,
-// the time of that check less the longest a frame can wait before its block
-// is handed over (shardLag: the block timeout, which the kernel may extend
-// by a timer tick) or, when the block being filled holds no frame yet,
-// less the time between a frame's timestamp and its entering the ring
-// (shardMargin). A frame that still comes later than that (a stalled
-// softirq, a ring out of time order) is metered when it arrives, behind
-// the watermark, and counted in [Counters.Late].
-//
-// Each reader sends at most one batch to each streamer between two
-// watermarks, and a lane holds two batches or more, so a reader waiting on
-// a full lane never waits for a streamer that waits for its watermark: the
-// smallest frame sent is always released.
+// No deadlock: a reader publishes a watermark only after sending every
+// frame it read before it, and sends at most one batch to each streamer
+// between two watermarks, while a lane holds more. So the frame with the
+// smallest key of all that were sent can always be released: a reader
+// whose watermark is below it has sent nothing since that watermark that
+// is still in a lane ahead of it, and so is not waiting on a full lane.
 
 const (
 	shardBatchFrames = 64       // frames a batch holds
