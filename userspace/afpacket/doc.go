@@ -39,51 +39,54 @@
 //
 // # Metering
 //
-// [Meter] is the userspace engine's live path: a fanout group with one
-// flows.Streamer per socket (NFStream's meters), poll timeouts turned into
-// idle ticks so that flows of a quiet interface expire, and the
-// streamers' flows merged into one sequence numbered 0, 1, 2, ... Cancelling
-// the context of [Meter.Flows] lets the sockets deliver what their rings
-// hold, then every open flow is emitted.
+// [Meter] is the userspace engine's live path: a fanout group read in
+// parallel and metered by one flows.Streamer, poll timeouts turned into
+// idle ticks so that flows of a quiet interface expire, and flows numbered
+// 0, 1, 2, ... Cancelling the context of [Meter.Flows] lets the sockets
+// deliver what their rings hold, then every open flow is emitted.
 //
-// # Flows are split by nfmeter's key
+// # One meter for the whole group
 //
 // The kernel's fanout hash is not nfmeter's flow key, and is not symmetric
 // for every flow: it keys what the kernel's flow dissector reads (a first
 // IPv4 fragment without its ports, so a fragmented answer can go to another
 // socket than its question), and a NIC's RSS hash is often not symmetric at
-// all. A socket of a [Meter] with several is therefore only a reader: it
-// decodes and keys each frame (flows.Decode, flows.KeyOf) and hands it to
-// the streamer that owns the key (a fixed split of flows.Key.Hash), so that
-// every streamer sees all the packets of its flows whichever socket they
-// came in.
+// all. A streamer per socket, as NFStream's meters, therefore splits such
+// flows in two. A fanout program (PACKET_FANOUT_CBPF or _EBPF) computing a
+// symmetric hash in the kernel would be right only if it keyed exactly as
+// flows.Decode does: VLAN stacking, IPv6 extension headers, the tunnels
+// nfmeter decodes (and their ids), NFStream's fragment and truncation
+// rules; a second decoder in BPF would drift from the first. Sending each
+// decoded frame to a streamer owning its key would keep flows whole, but
+// not their labels: each streamer would have its own nDPI modules, whose
+// caches learn from other flows, so labels would depend on the number of
+// sockets, which offline they do not (flows.Options.DissectorShards).
 //
-// A fanout program (PACKET_FANOUT_CBPF or _EBPF) computing a symmetric hash
-// in the kernel would save the hand-over, but it is only right if it keys
-// exactly as flows.Decode does: VLAN stacking, IPv6 extension headers, the
-// tunnels nfmeter decodes (and their ids), NFStream's fragment and
-// truncation rules. A second decoder in BPF would drift from the first;
-// partitioning by the engine's own key cannot.
+// So the sockets of a [Meter] are only readers, and one streamer meters
+// the frames of all of them with the engine's parallel pipeline of as many
+// meters (n-1 decoders, one flow table, the configured dissector shards):
+// the flows and labels are those of an offline run of the same frames,
+// whatever the number of sockets and whatever socket each frame came in.
 //
-// The two directions of a flow may still arrive in two rings that the
-// kernel hands over at different times (a block is handed over when full
-// or after [Options.BlockTimeout]). Each streamer therefore merges its
-// readers' frames by the kernel's time of each frame (in nanoseconds), and
-// releases a frame only when no reader can still send an earlier one. A
-// reader's watermark is the time of the last frame it read while its ring
-// has frames (the kernel fills a ring in time order); when the ring has
-// nothing to hand over, the time of that check less twice the block
-// timeout and 10 ms (the kernel's retire timer runs in ticks), or, when the
-// block being filled holds no frame yet, less 10 ms (a frame's timestamp
-// can be taken before it enters the ring). Idle readers check every few
-// milliseconds. A frame that comes later than its reader's watermark
-// promised (a stalled softirq, a ring out of time order) is metered when it
-// arrives and counted in [Counters.Late]. Frames are copied once, into
-// batches of up to 64; a reader sends at most one batch to each streamer
-// between two watermarks and a lane holds several, so a reader waiting on a
-// full lane never waits for a streamer that waits for that reader. Idle
-// ticks carry the smallest watermark, so no frame that follows is earlier.
-// With one socket, the streamer reads it directly.
+// The streamer must see the frames in the order they came, but the two
+// directions of a flow may arrive in two rings that the kernel hands over
+// at different times (a block is handed over when full or after
+// [Options.BlockTimeout]). The readers copy their frames into batches (64
+// frames) and the streamer's source merges them by the kernel's time of
+// each frame (in nanoseconds), releasing a frame only when no reader can
+// still send an earlier one. A reader's watermark is the time of the last
+// frame it read while its ring has frames (the kernel fills a ring in time
+// order); when the ring has nothing to hand over, the time of that check
+// less twice the block timeout and 10 ms (the kernel's retire timer runs
+// in ticks), or, when the block being filled holds no frame yet, less 10
+// ms (a frame's timestamp can be taken before it enters the ring). Idle
+// readers check every few milliseconds. A frame that comes later than its
+// reader's watermark promised (a stalled softirq, a ring out of time
+// order) is metered when it arrives and counted in [Counters.Late]. A
+// reader sends at most one batch between two watermarks and its lane holds
+// several, so a reader waiting on a full lane never holds the merge back.
+// Idle ticks carry the smallest watermark, so no frame that follows is
+// earlier. With one socket, the streamer reads it directly.
 //
 // # Requirements
 //

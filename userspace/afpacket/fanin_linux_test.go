@@ -75,9 +75,8 @@ func splitTraffic(nflows int) [][]byte {
 
 // A meter with a fanout group of 2, 3 or 4 sockets finds every flow once,
 // with both directions, even where the kernel hands the two directions to
-// different sockets (issue 11, item 2): flows are split between the
-// streamers by nfmeter's key, and each streamer meters the packets of a
-// flow in the order they came.
+// different sockets (issue 11, item 2): one engine meters the frames of
+// every socket, merged in the order they came.
 func TestMeterFanoutKeepsFlowsWhole(t *testing.T) {
 	ns := mustNetNS(t)
 	frames := splitTraffic(200)
@@ -121,8 +120,8 @@ func TestMeterFanoutKeepsFlowsWhole(t *testing.T) {
 				}
 				got = append(got, f)
 			}
-			// THEN every flow is whole, as offline, and the streamers
-			// share the work
+			// THEN every flow is whole, as offline, and every socket
+			// took a share of the frames
 			c, err := m.Counters()
 			if err != nil {
 				t.Fatal(err)
@@ -135,13 +134,13 @@ func TestMeterFanoutKeepsFlowsWhole(t *testing.T) {
 			for i, p := range c.PerMeter {
 				sum += p
 				if p == 0 {
-					t.Errorf("meter %d of %d metered nothing: %+v", i, n, c)
+					t.Errorf("socket %d of %d delivered nothing: %+v", i, n, c)
 				}
 			}
 			if len(c.PerMeter) != n || sum != c.Processed || c.Processed != uint64(len(frames)) {
-				t.Errorf("counters %+v, want %d frames over %d meters", c, len(frames), n)
+				t.Errorf("counters %+v, want %d frames over %d sockets", c, len(frames), n)
 			}
-			t.Logf("%d sockets: %d flows, frames per meter %v, %d late", n, len(got), c.PerMeter, c.Late)
+			t.Logf("%d sockets: %d flows, frames per socket %v, %d late", n, len(got), c.PerMeter, c.Late)
 		})
 	}
 }
