@@ -24,6 +24,10 @@ type MeterOptions struct {
 	// Flow.SnapshotLength; the fanout fields are the meter's, and
 	// FanoutKeepFragments is always set (NFStream meters the first
 	// fragment of a datagram and ignores the others, as offline).
+	// PollTimeout is the interval of the idle ticks and how long a
+	// stopping meter waits for frames still coming; the sockets of a
+	// group of several wait a few milliseconds at a time, so that the
+	// merge of their frames moves on.
 	Socket Options
 }
 
