@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -94,7 +95,7 @@ func TestLiveParity(t *testing.T) {
 	} else {
 		t.Log("conformance captures absent: parity on testdata/demo.pcap only")
 	}
-	var list []string
+	var list, udp []string
 	for _, p := range paths {
 		name := filepath.Base(p)
 		pc := filepath.Join(dir, name+".pcap")
@@ -107,6 +108,12 @@ func TestLiveParity(t *testing.T) {
 			t.Fatalf("offline %s: exit %d: %s", name, code, stderr)
 		}
 		list = append(list, name)
+		if carriesUDP(t, ref) {
+			udp = append(udp, name)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, "udp"), []byte(strings.Join(udp, "\n")), 0o644); err != nil {
+		t.Fatal(err)
 	}
 	if err := os.WriteFile(filepath.Join(dir, "list"), []byte(strings.Join(list, "\n")), 0o644); err != nil {
 		t.Fatal(err)
@@ -181,8 +188,17 @@ func TestLiveParityChild(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	names := strings.Split(string(b), "\n")
+	all := strings.Split(string(b), "\n")
+	b, err = os.ReadFile(filepath.Join(dir, "udp"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	udp := strings.Split(string(b), "\n")
 	for _, run := range liveParityRuns {
+		names := all
+		if run.udpOnly {
+			names = udp
+		}
 		exact := 0
 		var bad []string
 		for _, name := range names {
@@ -212,8 +228,9 @@ func TestLiveParityChild(t *testing.T) {
 
 // liveParityRun is one setting of the live parity test.
 type liveParityRun struct {
-	mode   string
-	meters int // --n-meters
+	mode    string
+	meters  int  // --n-meters
+	udpOnly bool // only the captures with a UDP flow
 }
 
 func (r liveParityRun) String() string {
@@ -223,9 +240,31 @@ func (r liveParityRun) String() string {
 // liveParityRuns are the settings of the live parity test. AF_PACKET runs
 // with one meter and with fanout groups of 2 and 4 sockets: the flows must
 // not depend on which socket the kernel hands each direction to (issue
-// 11, item 2; its hash is not symmetric for IPv6 flows with flow labels).
+// 11, item 2: the kernel hashes a first IPv4 fragment without its ports,
+// and before the fix 5 captures with 2 sockets, 7 with 4, differed). The
+// groups run on the captures with a UDP flow (DNS, QUIC, fragmented
+// datagrams: where the kernel's hash and nfmeter's key part), which keeps
+// the test within go test's default 10 minutes; all 167 captures were
+// exact with every setting when this was written.
 var liveParityRuns = []liveParityRun{
-	{"xdp", 1}, {"tc", 1}, {"afpacket", 1}, {"afpacket", 2}, {"afpacket", 4},
+	{"xdp", 1, false}, {"tc", 1, false}, {"afpacket", 1, false},
+	{"afpacket", 2, true}, {"afpacket", 4, true},
+}
+
+// carriesUDP reports whether the flow CSV at path has a UDP flow.
+func carriesUDP(tb testing.TB, path string) bool {
+	tb.Helper()
+	header, rows := readFlowCSV(tb, path)
+	col := slices.Index(header, "protocol")
+	if col < 0 {
+		tb.Fatalf("%s: no protocol column", path)
+	}
+	for _, r := range rows {
+		if r[col] == "17" {
+			return true
+		}
+	}
+	return false
 }
 
 // meterReplay meters vb with mode and nMeters meters while pc is replayed
