@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -94,7 +95,7 @@ func TestLiveParity(t *testing.T) {
 	} else {
 		t.Log("conformance captures absent: parity on testdata/demo.pcap only")
 	}
-	var list []string
+	var list, udp []string
 	for _, p := range paths {
 		name := filepath.Base(p)
 		pc := filepath.Join(dir, name+".pcap")
@@ -107,6 +108,12 @@ func TestLiveParity(t *testing.T) {
 			t.Fatalf("offline %s: exit %d: %s", name, code, stderr)
 		}
 		list = append(list, name)
+		if carriesUDP(t, ref) {
+			udp = append(udp, name)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, "udp"), []byte(strings.Join(udp, "\n")), 0o644); err != nil {
+		t.Fatal(err)
 	}
 	if err := os.WriteFile(filepath.Join(dir, "list"), []byte(strings.Join(list, "\n")), 0o644); err != nil {
 		t.Fatal(err)
@@ -158,7 +165,7 @@ func TestLiveStopChild(t *testing.T) {
 	want, _ := os.ReadFile(filepath.Join(dir, "offline.csv"))
 	for i := range 5 {
 		out := filepath.Join(dir, fmt.Sprintf("live%d.csv", i))
-		if err := meterReplay(t, "afpacket", pc, out, 0); err != nil {
+		if err := meterReplay(t, "afpacket", pc, out, 0, 1); err != nil {
 			t.Fatal(err)
 		}
 		got, _ := os.ReadFile(out)
@@ -181,21 +188,30 @@ func TestLiveParityChild(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	names := strings.Split(string(b), "\n")
-	for _, mode := range []string{"xdp", "tc", "afpacket"} {
+	all := strings.Split(string(b), "\n")
+	b, err = os.ReadFile(filepath.Join(dir, "udp"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	udp := strings.Split(string(b), "\n")
+	for _, run := range liveParityRuns {
+		names := all
+		if run.udpOnly {
+			names = udp
+		}
 		exact := 0
 		var bad []string
 		for _, name := range names {
 			pc := filepath.Join(dir, name+".pcap")
-			out := filepath.Join(dir, name+"."+mode+".csv")
-			if err := meterReplay(t, mode, pc, out, 100*time.Millisecond); err != nil {
-				t.Fatalf("%s %s: %v", mode, name, err)
+			out := filepath.Join(dir, fmt.Sprintf("%s.%s-%d.csv", name, run.mode, run.meters))
+			if err := meterReplay(t, run.mode, pc, out, 100*time.Millisecond, run.meters); err != nil {
+				t.Fatalf("%s %s: %v", run, name, err)
 			}
 			want, _ := os.ReadFile(pc + ".offline.csv")
 			got, _ := os.ReadFile(out)
 			d, err := testutil.CompareFlowCSV(want, got, testutil.TimeColumn, 1e-9)
 			if err != nil {
-				t.Fatalf("%s %s: %v", mode, name, err)
+				t.Fatalf("%s %s: %v", run, name, err)
 			}
 			if d.Exact() {
 				exact++
@@ -203,24 +219,65 @@ func TestLiveParityChild(t *testing.T) {
 				bad = append(bad, fmt.Sprintf("%s: %s", name, d))
 			}
 		}
-		t.Logf("parity_%s: %d/%d captures exact", mode, exact, len(names))
+		t.Logf("parity_%s_n%d: %d/%d captures exact", run.mode, run.meters, exact, len(names))
 		for _, s := range bad {
-			t.Errorf("--mode %s: %s", mode, s)
+			t.Errorf("%s: %s", run, s)
 		}
 	}
 }
 
-// meterReplay meters vb with mode while pc is replayed into va, waits
-// settle, then stops the meter (as SIGINT would) and leaves its flows in
+// liveParityRun is one setting of the live parity test.
+type liveParityRun struct {
+	mode    string
+	meters  int  // --n-meters
+	udpOnly bool // only the captures with a UDP flow
+}
+
+func (r liveParityRun) String() string {
+	return fmt.Sprintf("--mode %s --n-meters %d", r.mode, r.meters)
+}
+
+// liveParityRuns are the settings of the live parity test. AF_PACKET runs
+// with one meter and with fanout groups of 2 and 4 sockets: the flows must
+// not depend on which socket the kernel hands each direction to (issue
+// 11, item 2: the kernel hashes a first IPv4 fragment without its ports,
+// and before the fix 5 captures with 2 sockets, 7 with 4, differed). The
+// groups run on the captures with a UDP flow (DNS, QUIC, fragmented
+// datagrams: where the kernel's hash and nfmeter's key part), which keeps
+// the test within go test's default 10 minutes; all 167 captures were
+// exact with every setting when this was written.
+var liveParityRuns = []liveParityRun{
+	{"xdp", 1, false}, {"tc", 1, false}, {"afpacket", 1, false},
+	{"afpacket", 2, true}, {"afpacket", 4, true},
+}
+
+// carriesUDP reports whether the flow CSV at path has a UDP flow.
+func carriesUDP(tb testing.TB, path string) bool {
+	tb.Helper()
+	header, rows := readFlowCSV(tb, path)
+	col := slices.Index(header, "protocol")
+	if col < 0 {
+		tb.Fatalf("%s: no protocol column", path)
+	}
+	for _, r := range rows {
+		if r[col] == "17" {
+			return true
+		}
+	}
+	return false
+}
+
+// meterReplay meters vb with mode and nMeters meters while pc is replayed
+// into va, waits settle, then stops the meter (as SIGINT would) and leaves its flows in
 // out.
-func meterReplay(t *testing.T, mode, pc, out string, settle time.Duration) error {
+func meterReplay(t *testing.T, mode, pc, out string, settle time.Duration, nMeters int) error {
 	ready := out + ".ready"
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var stderr bytes.Buffer
 	done := make(chan int, 1)
 	go func() {
-		args := append([]string{"--interface", "vb", "--mode", mode, "-o", out, "--ready-file", ready, "--n-meters", "1"}, liveFlowArgs...)
+		args := append([]string{"--interface", "vb", "--mode", mode, "-o", out, "--ready-file", ready, "--n-meters", fmt.Sprint(nMeters)}, liveFlowArgs...)
 		done <- run(ctx, args, io.Discard, &stderr)
 	}()
 	deadline := time.Now().Add(20 * time.Second)

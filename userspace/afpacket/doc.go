@@ -23,8 +23,8 @@
 //
 // [OpenFanout] opens n sockets in one PACKET_FANOUT group in hash mode
 // with defragmentation, as NFStream's meters do: the kernel sends both
-// directions of a flow to the same socket, and IPv4 fragments are
-// reassembled before hashing (so a socket in a group receives the
+// directions of most flows to the same socket (not of every flow: see
+// below), and IPv4 fragments are reassembled before hashing (so a socket in a group receives the
 // reassembled datagram, not the fragments; see
 // [Options.FanoutKeepFragments]).
 //
@@ -39,12 +39,54 @@
 //
 // # Metering
 //
-// [Meter] is the userspace engine's live path: a fanout group with one
-// flows.Streamer per socket (NFStream's meters), poll timeouts turned into
-// idle ticks so that flows of a quiet interface expire, and the
-// streamers' flows merged into one sequence numbered 0, 1, 2, ... Cancelling
-// the context of [Meter.Flows] lets the sockets deliver what their rings
-// hold, then every open flow is emitted.
+// [Meter] is the userspace engine's live path: a fanout group read in
+// parallel and metered by one flows.Streamer, poll timeouts turned into
+// idle ticks so that flows of a quiet interface expire, and flows numbered
+// 0, 1, 2, ... Cancelling the context of [Meter.Flows] lets the sockets
+// deliver what their rings hold, then every open flow is emitted.
+//
+// # One meter for the whole group
+//
+// The kernel's fanout hash is not nfmeter's flow key, and is not symmetric
+// for every flow: it keys what the kernel's flow dissector reads (a first
+// IPv4 fragment without its ports, so a fragmented answer can go to another
+// socket than its question), and a NIC's RSS hash is often not symmetric at
+// all. A streamer per socket, as NFStream's meters, therefore splits such
+// flows in two. A fanout program (PACKET_FANOUT_CBPF or _EBPF) computing a
+// symmetric hash in the kernel would be right only if it keyed exactly as
+// flows.Decode does: VLAN stacking, IPv6 extension headers, the tunnels
+// nfmeter decodes (and their ids), NFStream's fragment and truncation
+// rules; a second decoder in BPF would drift from the first. Sending each
+// decoded frame to a streamer owning its key would keep flows whole, but
+// not their labels: each streamer would have its own nDPI modules, whose
+// caches learn from other flows, so labels would depend on the number of
+// sockets, which offline they do not (flows.Options.DissectorShards).
+//
+// So the sockets of a [Meter] are only readers, and one streamer meters
+// the frames of all of them with the engine's parallel pipeline of as many
+// meters (n-1 decoders, one flow table, the configured dissector shards):
+// the flows and labels are those of an offline run of the same frames,
+// whatever the number of sockets and whatever socket each frame came in.
+//
+// The streamer must see the frames in the order they came, but the two
+// directions of a flow may arrive in two rings that the kernel hands over
+// at different times (a block is handed over when full or after
+// [Options.BlockTimeout]). The readers copy their frames into batches (64
+// frames) and the streamer's source merges them by the kernel's time of
+// each frame (in nanoseconds), releasing a frame only when no reader can
+// still send an earlier one. A reader's watermark is the time of the last
+// frame it read while its ring has frames (the kernel fills a ring in time
+// order); when the ring has nothing to hand over, the time of that check
+// less twice the block timeout and 10 ms (the kernel's retire timer runs
+// in ticks), or, when the block being filled holds no frame yet, less 10
+// ms (a frame's timestamp can be taken before it enters the ring). Idle
+// readers check every few milliseconds. A frame that comes later than its
+// reader's watermark promised (a stalled softirq, a ring out of time
+// order) is metered when it arrives and counted in [Counters.Late]. A
+// reader sends at most one batch between two watermarks and its lane holds
+// several, so a reader waiting on a full lane never holds the merge back.
+// Idle ticks carry the smallest watermark, so no frame that follows is
+// earlier. With one socket, the streamer reads it directly.
 //
 // # Requirements
 //

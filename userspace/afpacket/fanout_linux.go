@@ -8,8 +8,9 @@ import (
 )
 
 // Group is a set of sockets on one interface sharing a PACKET_FANOUT group:
-// the kernel hashes each frame's flow (symmetrically, so both directions
-// agree) to one of them. Each socket is read by its own goroutine.
+// the kernel hashes each frame's flow to one of them, symmetrically over
+// what its flow dissector reads (not nfmeter's key: see [Meter]). Each
+// socket is read by its own goroutine.
 type Group struct {
 	socks []*Socket
 	id    uint16

@@ -15,33 +15,40 @@ import (
 // MeterOptions configures a [Meter].
 type MeterOptions struct {
 	// Flow are the engine's options. Flow.NMeters is the number of sockets
-	// in the fanout group, each metered by its own single-threaded
-	// streamer, as NFStream's meters are (0: one per CPU, at most 8).
-	// Flow.MaxNFlows applies to the meter as a whole.
+	// in the fanout group (0: one per CPU, at most 8), read in parallel
+	// and metered by one streamer with the engine's parallel pipeline of
+	// as many meters, so that the flows and their labels are those of an
+	// offline run whatever the number (see the package documentation).
 	Flow flows.Options
 	// Socket configures every socket. A zero Snaplen means
 	// Flow.SnapshotLength; the fanout fields are the meter's, and
 	// FanoutKeepFragments is always set (NFStream meters the first
 	// fragment of a datagram and ignores the others, as offline).
+	// PollTimeout is the interval of the idle ticks and how long a
+	// stopping meter waits for frames still coming; the sockets of a
+	// group of several wait a few milliseconds at a time, so that the
+	// merge of their frames moves on.
 	Socket Options
 }
 
 // Meter meters the live traffic of an interface with the userspace
-// engine: an AF_PACKET fanout group of sockets, one [flows.Streamer] per
-// socket, their flows merged into one sequence by [flows.Merge]. Flows of
-// a quiet interface expire on time (the poll timeout is an idle tick).
+// engine: an AF_PACKET fanout group of sockets read in parallel, their
+// frames merged in time order into one [flows.Streamer], its flows
+// numbered by [flows.Merge]. Flows of a quiet interface expire on time
+// (the poll timeout is an idle tick).
 // It has the shape of the kernel path's meter: [Meter.Flows],
 // [Meter.Counters], [Meter.Close].
 type Meter struct {
 	ifname  string
 	group   *Group
 	sts     []*flows.Streamer
+	fi      *fanIn // the sockets merged, with more than one; nil for one socket
 	maxN    uint64
 	stopped atomic.Int64 // unix ns when Flows' ctx was cancelled; 0 before
 }
 
-// NewMeter opens the fanout group on ifname and prepares a streamer for
-// each socket. Option errors are the engine's [*flows.ParamError]s.
+// NewMeter opens the fanout group on ifname and prepares its readers and
+// the streamer. Option errors are the engine's [*flows.ParamError]s.
 func NewMeter(ifname string, o MeterOptions) (*Meter, error) {
 	n := o.Flow.Meters()
 	so := o.Socket
@@ -49,28 +56,45 @@ func NewMeter(ifname string, o MeterOptions) (*Meter, error) {
 		so.Snaplen = o.Flow.SnapshotLength
 	}
 	so.FanoutKeepFragments = true
+	poll := so.PollTimeout
+	if n > 1 {
+		if poll == 0 {
+			poll = DefaultPollTimeout
+		}
+		so.PollTimeout = fanInPoll // the readers' watermarks move on this often
+	}
 	g, err := OpenFanout(ifname, n, so)
 	if err != nil {
 		return nil, err
 	}
 	m := &Meter{ifname: ifname, group: g, maxN: o.Flow.MaxNFlows}
 	fo := o.Flow
-	fo.NMeters = 1
 	fo.MaxNFlows = 0 // counted over the merged flows
-	for _, s := range g.Sockets() {
-		st, err := flows.NewStreamer(&liveSource{s: s, stopped: &m.stopped}, fo)
-		if err != nil {
-			g.Close()
-			return nil, err
+	var src flows.Source
+	if n > 1 {
+		bt := so.BlockTimeout
+		if bt == 0 {
+			bt = DefaultBlockTimeout
 		}
-		m.sts = append(m.sts, st)
+		m.fi = newFanIn(g.Sockets(), poll, bt, &m.stopped)
+		src = m.fi
+		fo.NMeters = n // the engine's parallel pipeline: n-1 decoders
+	} else {
+		src = &liveSource{s: g.Sockets()[0], stopped: &m.stopped}
+		fo.NMeters = 1
 	}
+	st, err := flows.NewStreamer(src, fo)
+	if err != nil {
+		g.Close()
+		return nil, err
+	}
+	m.sts = append(m.sts, st)
 	return m, nil
 }
 
 // String describes the capture, for logs.
 func (m *Meter) String() string {
-	return fmt.Sprintf("AF_PACKET (TPACKET_V3, fanout of %d) on %s", len(m.sts), m.ifname)
+	return fmt.Sprintf("AF_PACKET (TPACKET_V3, fanout of %d) on %s", len(m.group.Sockets()), m.ifname)
 }
 
 // Flows meters until ctx is cancelled, yielding every finished flow with
@@ -88,20 +112,30 @@ func (m *Meter) Flows(ctx context.Context) iter.Seq2[*flows.Flow, error] {
 	return func(yield func(*flows.Flow, error) bool) {
 		stopWatch := context.AfterFunc(ctx, func() { m.stopped.Store(time.Now().UnixNano()) })
 		defer stopWatch()
+		if m.fi != nil {
+			m.fi.start()
+			defer m.fi.stop()
+		}
 		merged(yield)
 	}
 }
 
-// Counters are a [Meter]'s totals: the engine's, summed over its
-// streamers, and the sockets'.
+// Counters are a [Meter]'s totals: the engine's and the sockets'.
 type Counters struct {
-	Read      uint64   // frames the sockets delivered
-	Processed uint64   // frames metered
-	Ignored   uint64   // frames NFStream ignores (not IP, truncated, ...)
-	Filtered  uint64   // frames rejected by the BPF filter
-	Flows     uint64   // flows the streamers ended (more than Flows yields after max_nflows)
-	PerMeter  []uint64 // frames metered by each socket's streamer
-	Sockets   Stats    // the sockets' counters, summed
+	Read      uint64 // frames the sockets delivered
+	Processed uint64 // frames metered
+	Ignored   uint64 // frames NFStream ignores (not IP, truncated, ...)
+	Filtered  uint64 // frames rejected by the BPF filter
+	Flows     uint64 // flows the streamer ended (more than Flows yields after max_nflows)
+	// PerMeter is the share of each socket (NFStream's meters): the frames
+	// it delivered to the engine, or, with one socket, the frames metered.
+	PerMeter []uint64
+	// Late counts the frames of a fanout group that came from their
+	// socket later than its watermark had promised (an earlier frame
+	// after a later one): they were metered when they came, not in time
+	// order. Always 0 with one socket.
+	Late    uint64
+	Sockets Stats // the sockets' counters, summed
 }
 
 // Counters returns the meter's counters. The engine's are always filled
@@ -117,6 +151,10 @@ func (m *Meter) Counters() (Counters, error) {
 		c.Filtered += sc.PacketsFiltered.Load()
 		c.Flows += sc.Flows.Load()
 		c.PerMeter = append(c.PerMeter, p)
+	}
+	if m.fi != nil {
+		c.Late = m.fi.late()
+		c.PerMeter = m.fi.perSocket()
 	}
 	gs, err := m.group.Stats()
 	if err != nil {

@@ -49,6 +49,7 @@ func (s *Socket) Next(p *flows.Frame) error {
 					s.trunc++
 				}
 				p.Sec, p.Usec = int64(f.sec), int64(f.nsec/1000)
+				s.lastNs = int64(f.sec)*1e9 + int64(f.nsec)
 				p.CapLen, p.WireLen = uint32(len(f.data)), f.wireLen
 				p.LinkType, p.File, p.Offset, p.Data = s.linkType, s.ifname, 0, f.data
 				return nil
@@ -68,6 +69,39 @@ func (s *Socket) Next(p *flows.Frame) error {
 		}
 		waited = true
 	}
+}
+
+// lastTime returns the kernel's time of the frame the last successful Next
+// returned, in unix nanoseconds (the frame has it in microseconds only). It
+// must be called by the goroutine that calls Next.
+func (s *Socket) lastTime() int64 { return s.lastNs }
+
+// pending reports, without waiting, whether Next would return at once
+// (ready: a frame is in a block handed over, or the socket is closed or
+// failed). When it would wait, empty reports whether the block the kernel
+// fills next holds no frame yet, so that every frame still to come will be
+// put in the ring after this call. The kernel counts a frame in the
+// block's num_pkts before it fills it in, and a block it has not opened
+// since it last handed it over still has that fill's non-zero count, so a
+// zero count cannot be stale. It must be called by the goroutine that
+// calls Next.
+func (s *Socket) pending() (ready, empty bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed.Load() || s.err != nil {
+		return true, false
+	}
+	if s.inBlock {
+		if s.br.left > 0 {
+			return true, false
+		}
+		s.releaseBlock()
+	}
+	if s.blockStatus()&statusUser != 0 {
+		return true, false
+	}
+	n := atomic.LoadUint32((*uint32)(unsafe.Pointer(&s.ring[s.cur*s.bsize+blockNumPktsOff])))
+	return false, n == 0
 }
 
 func (s *Socket) block() []byte {

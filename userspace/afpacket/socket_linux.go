@@ -50,6 +50,7 @@ type Socket struct {
 	sockErr  error              // error the kernel reported on the socket (SO_ERROR)
 	frames   uint64
 	trunc    uint64
+	lastNs   int64 // kernel time of the last frame Next returned, unix ns
 
 	fanoutID uint16
 

@@ -33,3 +33,7 @@ func (*Socket) Stats() (Stats, error) { return Stats{}, ErrNotSupported }
 
 // Close does nothing.
 func (*Socket) Close() error { return nil }
+
+func (*Socket) pending() (ready, empty bool) { return true, false }
+
+func (*Socket) lastTime() int64 { return 0 }
