@@ -99,6 +99,7 @@ func startKernel(ctx context.Context, cfg *config, opts flows.Options, h kmeter.
 					"map_full": c.MapFull, "userspace_flows": c.PuntFlows,
 					"punted_frames_lost": c.PuntLost, "packet_copies_lost": c.PacketLost,
 					"ended_flows_lost": c.FlowEndLost, "splt_gaps": c.SPLTGaps,
+					"flows_swept": c.Expired, "punted_busy": c.Busy,
 				},
 			}
 		},
@@ -124,7 +125,7 @@ func startAFPacket(ctx context.Context, cfg *config, opts flows.Options) (*liveR
 			st := liveStats{Processed: c.Processed, Ignored: c.Ignored + c.Filtered, Balance: c.PerMeter}
 			if err == nil {
 				st.Dropped = c.Sockets.Dropped
-				st.Losses = map[string]uint64{"kernel_dropped": c.Sockets.Dropped, "ring_freezes": c.Sockets.Freezes, "truncated": c.Sockets.Truncated}
+				st.Losses = map[string]uint64{"kernel_dropped": c.Sockets.Dropped, "ring_freezes": c.Sockets.Freezes, "truncated": c.Sockets.Truncated, "late_frames": c.Late}
 			}
 			return st
 		},
