@@ -1,9 +1,9 @@
 package flows
 
 import (
+	"crypto/rand"
 	"encoding/binary"
 	"math/bits"
-	"math/rand/v2"
 	"net/netip"
 )
 
@@ -84,10 +84,14 @@ func (k *Key) tableHash() uint64 { return k.hashFrom(tableSeed) }
 
 const hashMul = 0x9e3779b97f4a7c15
 
-// tableSeed is drawn once per process from the runtime's random source
-// (seeded by the operating system) and never changes, so that the decoders,
-// which hash packets ahead of the meter, and every table agree on it.
-var tableSeed = rand.Uint64()
+// tableSeed is drawn once per process from the operating system's random
+// source and never changes, so that the decoders, which hash packets ahead
+// of the meter, and every table agree on it.
+var tableSeed = func() uint64 {
+	var b [8]byte
+	rand.Read(b[:]) // never fails (it crashes the program instead)
+	return binary.LittleEndian.Uint64(b[:])
+}()
 
 func (k *Key) hashFrom(seed uint64) uint64 {
 	mix := func(h, v uint64) uint64 {
