@@ -83,39 +83,43 @@ func expect(data []byte, dlt int) (e expectation, skip string) {
 	// (spec §1.5 step 2).
 	i := 0
 	typeIPv4 := dlt == flows.DLTIPv4
+	var typ layers.EthernetType // the type that introduced layer i
 	for ; i < len(ls); i++ {
 		switch l := ls[i].(type) {
 		case *layers.Ethernet:
-			if l.EthernetType == layers.EthernetTypeQinQ {
-				// 0x88a8 S-tags are not VLAN tags to NFStream (§1.4).
-				return e, "802.1ad S-tag"
-			}
-			typeIPv4 = l.EthernetType == layers.EthernetTypeIPv4
+			typ = l.EthernetType
 		case *layers.Dot1Q:
-			if l.Type == layers.EthernetTypeQinQ {
+			if typ != layers.EthernetTypeDot1Q {
+				// 802.1ad S-tags (0x88a8) are not VLAN tags to NFStream (§1.4).
 				return e, "802.1ad S-tag"
 			}
 			e.vlan = l.VLANIdentifier // the innermost tag wins (§1.4)
-			typeIPv4 = l.Type == layers.EthernetTypeIPv4
+			typ = l.Type
 		case *layers.LinuxSLL:
-			typeIPv4 = l.EthernetType == layers.EthernetTypeIPv4
+			typ = l.EthernetType
 		case *layers.Loopback:
 			// NFStream reads the family big-endian and only 2 is IPv4;
 			// the version nibble then decides (§1.3).
 			typeIPv4 = binary.BigEndian.Uint32(data) == 2
-		case *layers.MPLS, *layers.PPPoE:
+			continue
+		case *layers.MPLS:
 			// After MPLS or PPPoE NFStream assumes IPv4 (§1.4).
 			typeIPv4 = true
-			if p, ok := l.(*layers.PPPoE); ok && (p.Code != 0 || len(p.Contents) != 6) {
+			continue
+		case *layers.PPPoE:
+			if typ != layers.EthernetTypePPPoESession || len(l.Contents) != 6 {
 				// 0x8863 discovery frames are not decapsulated.
 				return e, "PPPoE discovery"
 			}
+			typeIPv4 = true
+			continue
 		case *layers.PPP:
 			if len(l.Contents) != 2 {
 				// NFStream skips a fixed 8 bytes of PPPoE + PPP (§1.4): no
 				// address/control field, no protocol-field compression.
 				return e, "PPP header other than 2 bytes"
 			}
+			continue // the type stays IPv4 from PPPoE
 		case *layers.LLC, *layers.SNAP:
 			// 802.3 length frames: NFStream reads the SNAP type byte-swapped
 			// and otherwise goes by the version nibble (§1.3).
@@ -125,6 +129,7 @@ func expect(data []byte, dlt int) (e expectation, skip string) {
 		default:
 			return e, fmt.Sprintf("link layer %v", l.LayerType())
 		}
+		typeIPv4 = typ == layers.EthernetTypeIPv4
 	}
 	// No IP layer: NFStream may still find one by the version nibble.
 	return e, "gopacket: no IP layer"
@@ -198,10 +203,13 @@ ip:
 		}
 		break
 	}
-	if (e.proto == 4 || e.proto == 41) && frag {
-		// NFStream decapsulates IP-in-IP whatever the fragment fields say;
-		// gopacket leaves a fragment's payload undecoded.
-		return e, "fragment carrying IP-in-IP"
+	if e.proto == 4 || e.proto == 41 {
+		// The innermost header gopacket found still announces IP-in-IP:
+		// gopacket left its payload undecoded (a fragment, or an empty
+		// payload within the total length), while NFStream decapsulates
+		// whatever the fragment and length fields say, from the captured
+		// bytes.
+		return e, "IP-in-IP that gopacket does not decapsulate"
 	}
 	if len(data) < 28 {
 		// NFStream ignores any frame shorter than 28 bytes (§1.3).
