@@ -63,7 +63,12 @@ func (b *bench) all(ctx context.Context) error {
 		}
 	}
 	if !o.skipNDPI {
-		return b.conformanceMix(ctx)
+		if err := b.conformanceMix(ctx); err != nil {
+			return err
+		}
+	}
+	if o.floodFlows > 0 {
+		return b.flood(ctx)
 	}
 	return nil
 }

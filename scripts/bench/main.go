@@ -27,6 +27,10 @@
 // and on a conformance mix: the Ethernet captures of the conformance
 // corpus (-conformance-dir) repeated with new addresses per copy until at
 // least -mix-packets packets.
+//
+// Unless -flood-flows is 0, it last times the meter on a hash-flooding
+// capture (flows chosen to share one Key.Hash) against a random one of the
+// same size, and reports the ratio.
 package main
 
 import (
@@ -65,6 +69,7 @@ type options struct {
 	mixPackets     int
 	ndpiRunsB      int
 	baseline       string
+	floodFlows     int
 }
 
 func main() {
@@ -105,6 +110,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.IntVar(&o.mixPackets, "mix-packets", 5_000_000, "minimum packets of the conformance mix (whole copies of the corpus)")
 	fs.StringVar(&o.baseline, "baseline", "", "also build cmd/nfmeter at git revision `REV` and run it alternately with this tree's binary in the end-to-end export runs (capture B, CSV and Parquet): the report gives this tree's rate as a ratio to the baseline's, measured in the same run")
 	fs.IntVar(&o.ndpiRunsB, "ndpi-runs-b", 1, "timed runs of the nDPI comparison on capture B (0 skips it; about 100 s per run)")
+	fs.IntVar(&o.floodFlows, "flood-flows", 200_000, "flows of each hash-flooding capture, crafted and random (0 skips the measurement)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -115,6 +121,8 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 		return nil, errors.New("-packets, -concurrent-a and -concurrent-b must be positive")
 	case o.runs <= 0:
 		return nil, errors.New("-runs must be positive")
+	case o.floodFlows < 0:
+		return nil, errors.New("-flood-flows must not be negative")
 	case o.mixPackets <= 0 || o.ndpiRunsB < 0:
 		return nil, errors.New("-mix-packets must be positive and -ndpi-runs-b not negative")
 	}

@@ -22,6 +22,8 @@ type report struct {
 	ndpi        []*measurement // nDPI comparison, in order of measurement
 	mix         *mixCapture
 	ndpiVersion string // of ndpiReader
+
+	flood *floodResult // hash flooding, nil if skipped
 }
 
 // Mode names the report refers to.
@@ -109,6 +111,9 @@ func (r *report) markdown() string {
 	}
 	if len(r.ndpi) > 0 {
 		r.ndpiSection(&b)
+	}
+	if r.flood != nil {
+		r.floodSection(&b)
 	}
 	return b.String()
 }

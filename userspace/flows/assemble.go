@@ -45,7 +45,7 @@ func KeyOf(d *Decoded) (Key, bool) { return keyOf(d) }
 // elsewhere (the kernel): the caller fills the counters and statistics, and
 // an [Assembler] adds what needs the packets.
 func NewFlow(k Key, srcIsLo bool) *Flow {
-	return &Flow{key: k, srcLo: srcIsLo, hash: k.Hash()}
+	return &Flow{key: k, srcLo: srcIsLo}
 }
 
 // CopiedPacket is one of the first packets of a flow whose counters are kept
@@ -108,7 +108,7 @@ func NewAssembler(o Options) (*Assembler, error) {
 
 // newPartial starts the partial flow of key k.
 func (a *Assembler) newPartial(k Key) *partial {
-	pf := &partial{f: Flow{key: k, hash: k.Hash()}}
+	pf := &partial{f: Flow{key: k}}
 	if a.splt > 0 {
 		pf.f.SPLT = newSPLT(a.splt)
 		pf.times = make([]uint64, a.splt)

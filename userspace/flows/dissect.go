@@ -81,8 +81,10 @@ func newDissectors(ds []Dissector, nDiss int, async bool) *dissectors {
 	return x
 }
 
+// shard picks f's shard with the fixed [Key.Hash], not the table's seeded
+// hash, so that a flow meets the same module in every run.
 func (x *dissectors) shard(f *Flow) *dissectShard {
-	return x.shards[f.hash%uint64(len(x.shards))]
+	return x.shards[f.key.Hash()%uint64(len(x.shards))]
 }
 
 // run applies one item; it is the only code that touches a classifier.

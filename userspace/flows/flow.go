@@ -146,7 +146,7 @@ type Flow struct {
 
 	// next/prev link the table's creation order.
 	next, prev *Flow
-	hash       uint64
+	hash       uint64        // Key.tableHash, the table slot's hash
 	dpi        DissectorFlow // until classification is complete
 }
 

@@ -1,6 +1,7 @@
 package flows
 
 import (
+	"crypto/rand"
 	"encoding/binary"
 	"math/bits"
 	"net/netip"
@@ -66,16 +67,38 @@ func (k *Key) addr(lo bool) netip.Addr {
 	return netip.AddrFrom16(b)
 }
 
-// Hash returns a 64-bit hash of the key, the same for both directions.
-// Every word goes through its own multiply-fold step, so ports never cancel
-// address bits (clients of one subnet on ephemeral ports).
-func (k *Key) Hash() uint64 {
-	const m = 0x9e3779b97f4a7c15
+// Hash returns a 64-bit hash of the key, the same for both directions and
+// in every process, which makes it the hash that picks a key's shard (nDPI
+// modules, kernel-side assemblers): output must not depend on the run. It is
+// unkeyed, so whoever sends the packets can choose keys that share a hash;
+// the flow table uses [Key.tableHash] instead. Every word goes through its
+// own multiply-fold step, so ports never cancel address bits (clients of one
+// subnet on ephemeral ports).
+func (k *Key) Hash() uint64 { return k.hashFrom(hashMul) }
+
+// tableHash is the hash of the flow table's slots: [Key.Hash]'s steps
+// started from this process's secret seed, so that the slots of chosen keys
+// cannot be predicted (hash flooding: keys sharing a slot make every lookup
+// walk all of them). It costs what Key.Hash costs.
+func (k *Key) tableHash() uint64 { return k.hashFrom(tableSeed) }
+
+const hashMul = 0x9e3779b97f4a7c15
+
+// tableSeed is drawn once per process from the operating system's random
+// source and never changes, so that the decoders, which hash packets ahead
+// of the meter, and every table agree on it.
+var tableSeed = func() uint64 {
+	var b [8]byte
+	rand.Read(b[:]) // never fails (it crashes the program instead)
+	return binary.LittleEndian.Uint64(b[:])
+}()
+
+func (k *Key) hashFrom(seed uint64) uint64 {
 	mix := func(h, v uint64) uint64 {
-		hi, lo := bits.Mul64(h^v, m)
+		hi, lo := bits.Mul64(h^v, hashMul)
 		return hi ^ lo
 	}
-	h := mix(m, k.meta)
+	h := mix(seed, k.meta)
 	h = mix(h, k.lo0)
 	h = mix(h, k.hi0)
 	if k.lo1|k.hi1 != 0 {

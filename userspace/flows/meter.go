@@ -60,7 +60,7 @@ func (m *meter) clamp(t uint64) uint64 {
 	return m.tick
 }
 
-// keyedPacket is a decoded packet with its flow key and hash computed, so
+// keyedPacket is a decoded packet with its flow key and table hash computed, so
 // that the work can happen before the metering goroutine sees it.
 type keyedPacket struct {
 	d       Decoded
@@ -73,7 +73,7 @@ type keyedPacket struct {
 // keyed computes the key and hash of kp.d, decoded in place.
 func (kp *keyedPacket) keyed(t uint64) {
 	kp.k, kp.srcIsLo = keyOf(&kp.d)
-	kp.h = kp.k.Hash()
+	kp.h = kp.k.tableHash()
 	kp.t = t
 }
 

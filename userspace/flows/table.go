@@ -5,6 +5,10 @@ package flows
 // list through the flows in creation order, which is the order NFStream's
 // idle scan walks and flushes. A lookup does not move a flow in that order.
 //
+// Slots are chosen by [Key.tableHash], which is seeded per process: with an
+// unkeyed hash, linear probing lets chosen keys pile up in one run of slots
+// and every operation becomes linear in the number of flows.
+//
 // It is not safe for concurrent use.
 type table struct {
 	slots      []slot
