@@ -49,6 +49,11 @@ func main() {
 		debug.SetGCPercent(300)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// The first signal asks for a clean stop (every flow written); once it
+	// came, signals get their default action again, so that a second one
+	// ends a process that cannot finish (an output nobody reads, a hung
+	// disk).
+	context.AfterFunc(ctx, stop)
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/nfmeter/nfmeter/userspace/flows/flowstest"
 )
@@ -163,5 +164,42 @@ func TestInterruptFlushesEveryFlow(t *testing.T) {
 	}
 	if total != run.read {
 		t.Errorf("flows hold %d packets, %d were read before the interrupt", total, run.read)
+	}
+}
+
+// A second signal ends a run that cannot finish after the first: here the
+// output is a FIFO that nobody reads, so creating it blocks for ever.
+func TestSecondSignalEndsBlockedRun(t *testing.T) {
+	fifo := filepath.Join(t.TempDir(), "out.csv")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Skipf("no FIFO here: %v", err)
+	}
+	cmd := exec.Command(os.Args[0], "--pcap", filepath.Join("..", "..", "testdata", "demo.pcap"), "-o", fifo, "--progress", "never", "--n-dissections", "0")
+	cmd.Env = append(os.Environ(), "NFMETER_TEST_AS_MAIN=1")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	t.Cleanup(func() { cmd.Process.Kill() })
+	// GIVEN a run blocked on its output, WHEN it gets SIGINT, THEN it is
+	// still blocked (it waits to write every flow)...
+	time.Sleep(500 * time.Millisecond)
+	cmd.Process.Signal(syscall.SIGINT)
+	select {
+	case err := <-done:
+		t.Fatalf("ended on the first signal (%v): the run was not blocked as the test needs", err)
+	case <-time.After(500 * time.Millisecond):
+	}
+	// ...AND WHEN it gets a second SIGINT, THEN it ends at once.
+	cmd.Process.Signal(syscall.SIGINT)
+	select {
+	case err := <-done:
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) {
+			t.Fatalf("exit: %v, want death by SIGINT", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a second SIGINT did not end the run blocked on its output")
 	}
 }
