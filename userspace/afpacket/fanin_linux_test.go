@@ -93,17 +93,7 @@ func TestMeterFanoutKeepsFlowsWhole(t *testing.T) {
 			// GIVEN a meter of n sockets on vb
 			mo := opts
 			mo.NMeters = n
-			var (
-				m   *Meter
-				err error
-			)
-			inNetNS(t, ns, func() {
-				m, err = NewMeter("vb", MeterOptions{Flow: mo, Socket: Options{PollTimeout: 50 * time.Millisecond}})
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { m.Close() })
+			m := mustMeter(t, ns, "vb", mo)
 			in := mustInjector(t, ns, "va")
 			// WHEN the exchanges are sent into va at top speed, and the
 			// meter is then stopped

@@ -10,6 +10,7 @@ import (
 
 	"github.com/nfmeter/nfmeter/internal/testutil"
 	"github.com/nfmeter/nfmeter/pcapreplay"
+	"github.com/nfmeter/nfmeter/userspace/flows"
 )
 
 var demoPcap = filepath.Join("..", "..", "testdata", "demo.pcap")
@@ -48,6 +49,24 @@ func mustOpenFanout(tb testing.TB, ns, ifname string, n int, opts Options) *Grou
 	}
 	tb.Cleanup(func() { g.Close() })
 	return g
+}
+
+// mustMeter opens a Meter on ifname in ns with a 50 ms poll timeout,
+// closed at cleanup.
+func mustMeter(tb testing.TB, ns, ifname string, o flows.Options) *Meter {
+	tb.Helper()
+	var (
+		m   *Meter
+		err error
+	)
+	inNetNS(tb, ns, func() {
+		m, err = NewMeter(ifname, MeterOptions{Flow: o, Socket: Options{PollTimeout: 50 * time.Millisecond}})
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { m.Close() })
+	return m
 }
 
 // mustInjector opens an injector on ifname in ns, closed at cleanup.

@@ -170,17 +170,7 @@ func TestMeterType(t *testing.T) {
 	opts, want := offlineDemo(t)
 	// GIVEN a meter of two sockets on vb
 	opts.NMeters = 2
-	var (
-		m   *Meter
-		err error
-	)
-	inNetNS(t, ns, func() {
-		m, err = NewMeter("vb", MeterOptions{Flow: opts, Socket: Options{PollTimeout: 50 * time.Millisecond}})
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { m.Close() })
+	m := mustMeter(t, ns, "vb", opts)
 	if s := m.String(); s != "AF_PACKET (TPACKET_V3, fanout of 2) on vb" {
 		t.Errorf("String() = %q", s)
 	}

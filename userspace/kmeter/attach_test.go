@@ -62,18 +62,7 @@ func TestAttachFallbacks(t *testing.T) {
 			}
 			defer inj.Close()
 			ctx, cancel := context.WithCancel(context.Background())
-			res := make(chan []*flows.Flow, 1)
-			go func() {
-				var fs []*flows.Flow
-				for f, err := range m.Flows(ctx) {
-					if err != nil {
-						t.Error(err)
-						break
-					}
-					fs = append(fs, f)
-				}
-				res <- fs
-			}()
+			res := collectFlows(t, m.Flows(ctx))
 			for i := range frames {
 				if err := inj.Write(frames[i].Data); err != nil {
 					t.Errorf("frame %d: %v", i, err)

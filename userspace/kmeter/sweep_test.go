@@ -41,18 +41,7 @@ func TestSweepKeepsFlowsWhole(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	start := time.Now()
-	res := make(chan []*flows.Flow, 1)
-	go func() {
-		var fs []*flows.Flow
-		for f, err := range m.Flows(ctx) {
-			if err != nil {
-				t.Error(err)
-				break
-			}
-			fs = append(fs, f)
-		}
-		res <- fs
-	}()
+	res := collectFlows(t, m.Flows(ctx))
 	send := func(rounds int) {
 		for range rounds {
 			var wg sync.WaitGroup

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"iter"
 	"path/filepath"
 	"sort"
 	"testing"
@@ -236,4 +237,23 @@ func testXDPMatchesUserspace(t *testing.T, shards int) {
 	for _, s := range inexact {
 		t.Error(s)
 	}
+}
+
+// collectFlows ranges over seq on a goroutine of its own and sends every
+// flow it yielded, once it ends; an error fails the test and ends the
+// collection.
+func collectFlows(tb testing.TB, seq iter.Seq2[*flows.Flow, error]) <-chan []*flows.Flow {
+	res := make(chan []*flows.Flow, 1)
+	go func() {
+		var fs []*flows.Flow
+		for f, err := range seq {
+			if err != nil {
+				tb.Error(err)
+				break
+			}
+			fs = append(fs, f)
+		}
+		res <- fs
+	}()
+	return res
 }
